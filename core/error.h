@@ -1,0 +1,2 @@
+#pragma once
+#include "kernels/error.h"  // IWYU pragma: export

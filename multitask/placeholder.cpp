@@ -1,0 +1,1 @@
+// multitask/: see gradnorm.h

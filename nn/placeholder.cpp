@@ -1,0 +1,1 @@
+// nn/ layers: see module.h

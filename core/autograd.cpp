@@ -139,22 +139,34 @@ void backward(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
   run_engine(roots, s, {}, /*accumulate_into_leaves=*/true);
 }
 
-std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
-                         std::span<const Tensor> seeds) {
-  const auto s = checked_seeds(outputs, seeds, "grad");
+namespace {
+std::vector<Tensor> run_to_cuts(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
+                                std::span<const Tensor> seeds, bool accumulate, const char* api) {
+  const auto s = checked_seeds(outputs, seeds, api);
   std::unordered_set<TensorImpl*> stops;
   for (const auto& in : inputs) {
-    check_defined(in, "grad", "input");
-    GN_CHECK(in.requires_grad(), "grad: input of shape {} does not require grad", to_string(in.shape()));
+    check_defined(in, api, "input");
+    GN_CHECK(in.requires_grad(), "{}: input of shape {} does not require grad", api, to_string(in.shape()));
     stops.insert(in.impl());
   }
-  auto captured = run_engine(outputs, s, stops, /*accumulate_into_leaves=*/false);
+  auto captured = run_engine(outputs, s, stops, accumulate);
   std::vector<Tensor> out;
   for (const auto& in : inputs) {
     auto it = captured.find(in.impl());
     out.push_back(it != captured.end() ? it->second : Tensor::zeros(in.shape(), in.dtype(), in.device()));
   }
   return out;
+}
+}  // namespace
+
+std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
+                         std::span<const Tensor> seeds) {
+  return run_to_cuts(outputs, inputs, seeds, /*accumulate=*/false, "grad");
+}
+
+std::vector<Tensor> backward_to(std::span<const Tensor> roots, std::span<const Tensor> seeds,
+                                std::span<const Tensor> cuts) {
+  return run_to_cuts(roots, cuts, seeds, /*accumulate=*/true, "backward_to");
 }
 
 }  // namespace gn

@@ -49,6 +49,12 @@ Tensor record(Tensor out, std::string_view op, std::vector<Tensor> inputs, Backw
 void backward(const Tensor& root, const Tensor& seed = {});
 void backward(std::span<const Tensor> roots, std::span<const Tensor> seeds);
 
+// backward() that stops at `cuts`: accumulates into the leaves between the roots and the cuts (for the
+// GradNorm step: a head's parameters) and returns the gradient that reaches each cut (the head's
+// contribution at the shared representation). Nothing below the cuts is visited.
+std::vector<Tensor> backward_to(std::span<const Tensor> roots, std::span<const Tensor> seeds,
+                                std::span<const Tensor> cuts);
+
 // Gradients of sum_k <seeds[k], outputs[k]> with respect to each input, stopping at the inputs.
 // Inputs may be leaves or intermediate tensors; each must require grad. An input the outputs do not
 // depend on gets zeros.

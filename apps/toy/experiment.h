@@ -1,0 +1,49 @@
+#pragma once
+// One toy training run with one loss-weighting method, and what it measured.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "apps/toy/toy_data.h"
+#include "multitask/strategies.h"
+
+namespace gn::toy {
+
+struct ToyRunConfig {
+  std::string method = "gradnorm";
+  std::int64_t steps = 4000;
+  std::int64_t batch = 100;
+  std::string optimizer = "adam";  // network optimizer: adam or sgd (momentum 0.9)
+  double lr = 1e-3;
+  std::int64_t lr_decay_steps = 0;  // 0: constant lr; else x lr_decay every this many steps
+  double lr_decay = 0.2;
+  std::int64_t hidden = 100;
+  std::uint64_t init_seed = 1;   // network initialisation: the same for every method
+  std::uint64_t batch_seed = 2;  // batch order: the same for every method
+  std::int64_t log_every = 50;
+  int trace = 0;                 // print the GradNorm internals of the first `trace` steps
+  multitask::WeightingConfig weighting;
+};
+
+struct MetricRow {
+  std::int64_t step;
+  double test_loss_ratio_sum;
+  std::vector<double> weights, train_losses, test_losses, grad_norms;
+};
+
+struct ToyRunResult {
+  std::string method;
+  std::vector<MetricRow> rows;
+  std::vector<double> initial_test_losses;  // L_i(0) of the test metric: the untrained network's test losses
+  std::vector<double> final_weights, mean_weights;  // w at the end; E_t[w_i(t)] over all steps
+  std::vector<double> final_test_losses;
+  double test_loss_ratio_sum = 0;  // sum_i L_i^test(end) / L_i^test(0)
+  double step_ms_median = 0;
+};
+
+// progress(done_steps, total_steps) is called now and then.
+ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& config,
+                     const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+}  // namespace gn::toy

@@ -1,0 +1,27 @@
+#pragma once
+// The GradNorm weight gradient in closed form (GradNorm step 5), CPU reference.
+//
+// With G_i = w_i g_i (g_i = ||grad_W L_i||, w_i > 0) and targets held constant,
+//   Lgrad = sum_i |G_i - target_i|,   target_i = mean_j(G_j) * r_i^alpha,
+//   r_i = Ltilde_i / mean_j(Ltilde_j),   Ltilde_i = L_i / L_i(0),
+// the derivative is exact and needs no second-order graph:
+//   dLgrad/dw_i = sign(G_i - target_i) * dG_i/dw_i = sign(G_i - target_i) * g_i.
+// (sign(0) = 0: a task exactly on target gets no push.)
+namespace gn::cpu {
+
+struct GradNormTerms {  // each array has T entries; all outputs overwrite
+  double* loss_ratio;   // Ltilde_i
+  double* inverse_rate; // r_i
+  double* target;       // mean(G) * r_i^alpha
+  double* weight_grad;  // dLgrad/dw_i
+};
+
+// losses, initial_losses: L_i(t), L_i(0); weighted_norms: G_i; weights: w_i (> 0). Returns Lgrad.
+double gradnorm_weight_grad(int num_tasks, const double* losses, const double* initial_losses,
+                            const double* weighted_norms, const double* weights, double alpha, GradNormTerms out);
+
+// Keeps every weight strictly positive and the sum equal to T: w_i <- max(w_i, min_weight), then
+// w_i <- w_i * T / sum_j w_j. Non-finite weights are an error (thrown).
+template <class T> void renormalize_weights(int num_tasks, T* w, double min_weight);
+
+}  // namespace gn::cpu

@@ -1,0 +1,48 @@
+#include "kernels/cpu/weighted_loss.h"
+
+#include <algorithm>
+
+namespace gn::cpu {
+
+template <class T>
+void combine_task_blocks(std::int64_t B, int num_tasks, std::int64_t D, const T* deltas, const T* w, T* out) {
+  const std::int64_t row = static_cast<std::int64_t>(num_tasks) * D;
+  for (std::int64_t b = 0; b < B; ++b) {
+    const T* in = deltas + b * row;
+    T* o = out + b * D;
+    const T w0 = w ? w[0] : T(1);
+    for (std::int64_t j = 0; j < D; ++j) o[j] = w0 * in[j];
+    for (int t = 1; t < num_tasks; ++t) {
+      const T wt = w ? w[t] : T(1);
+      const T* blk = in + t * D;
+      for (std::int64_t j = 0; j < D; ++j) o[j] += wt * blk[j];
+    }
+  }
+}
+
+template <class T>
+void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets, const T* w,
+                   double* losses, T* const* grads) {
+  for (int t = 0; t < num_tasks; ++t) {
+    const T* p = preds[t];
+    const T* y = targets[t];
+    T* g = grads[t];
+    const T k = n > 0 ? T(2) * w[t] / static_cast<T>(n) : T(0);
+    double acc = 0;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const T d = p[j] - y[j];
+      acc += static_cast<double>(d) * static_cast<double>(d);
+      g[j] = k * d;
+    }
+    losses[t] = n > 0 ? acc / static_cast<double>(n) : 0.0;
+  }
+}
+
+template void combine_task_blocks<float>(std::int64_t, int, std::int64_t, const float*, const float*, float*);
+template void combine_task_blocks<double>(std::int64_t, int, std::int64_t, const double*, const double*, double*);
+template void multitask_mse<float>(int, std::int64_t, const float* const*, const float* const*, const float*,
+                                   double*, float* const*);
+template void multitask_mse<double>(int, std::int64_t, const double* const*, const double* const*, const double*,
+                                    double*, double* const*);
+
+}  // namespace gn::cpu

@@ -1,0 +1,80 @@
+#include "multitask/initial_loss.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace gn::multitask {
+
+InitialLoss InitialLoss::mean_of_first(int steps) {
+  GN_CHECK(steps >= 1, "initial loss: mean-of-first needs K >= 1, got {}", steps);
+  InitialLoss l;
+  l.mode_ = Mode::MeanOfFirst;
+  l.steps_ = steps;
+  return l;
+}
+
+InitialLoss InitialLoss::given(std::vector<double> values) {
+  for (double v : values) GN_CHECK(std::isfinite(v) && v > 0, "initial loss: given value {} must be finite and > 0", v);
+  InitialLoss l;
+  l.mode_ = Mode::Given;
+  l.value_ = std::move(values);
+  return l;
+}
+
+InitialLoss InitialLoss::parse(const std::string& spec) {
+  if (spec == "first-step") return first_step();
+  try {
+    if (spec.starts_with("mean-of-first:")) {
+      std::size_t used = 0;
+      const std::string k = spec.substr(14);
+      const int steps = std::stoi(k, &used);
+      GN_CHECK(used == k.size(), "bad initial-loss '{}'", spec);
+      return mean_of_first(steps);
+    }
+    if (spec.starts_with("given:")) {
+      std::vector<double> values;
+      std::stringstream ss(spec.substr(6));
+      for (std::string item; std::getline(ss, item, ',');) {
+        std::size_t used = 0;
+        values.push_back(std::stod(item, &used));
+        GN_CHECK(used == item.size(), "bad initial-loss '{}': '{}' is not a number", spec, item);
+      }
+      return given(std::move(values));
+    }
+  } catch (const std::logic_error&) {
+  }
+  GN_FAIL("bad initial-loss '{}': expected first-step, mean-of-first:K or given:v1,v2,...", spec);
+}
+
+const std::vector<double>& InitialLoss::observe(const std::vector<double>& losses) {
+  if (mode_ == Mode::Given) {
+    GN_CHECK(value_.size() == losses.size(), "initial loss: {} given values for {} tasks", value_.size(),
+             losses.size());
+    return value_;
+  }
+  if (seen_ >= steps_) return value_;  // recorded once, never overwritten
+  if (sum_.empty()) sum_.assign(losses.size(), 0.0);
+  for (std::size_t i = 0; i < losses.size(); ++i) {
+    GN_CHECK(std::isfinite(losses[i]) && losses[i] > 0,
+             "initial loss: task {} has loss {} at step {}; L_i(0) must be finite and > 0 (use --initial-loss given:...)",
+             i, losses[i], seen_);
+    sum_[i] += losses[i];
+  }
+  ++seen_;
+  value_.resize(losses.size());
+  for (std::size_t i = 0; i < losses.size(); ++i) value_[i] = sum_[i] / seen_;
+  return value_;
+}
+
+std::string InitialLoss::describe() const {
+  switch (mode_) {
+    case Mode::FirstStep: return "first-step";
+    case Mode::MeanOfFirst: return "mean-of-first:" + std::to_string(steps_);
+    case Mode::Given: return "given";
+  }
+  return "?";
+}
+
+}  // namespace gn::multitask

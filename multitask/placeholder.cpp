@@ -1,1 +1,0 @@
-// multitask/: see gradnorm.h

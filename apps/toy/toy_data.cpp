@@ -23,12 +23,14 @@ Tensor task_targets(const std::vector<double>& x, std::int64_t N, std::int64_t i
   return Tensor::from_vector(y, {N, out}, DType::Float32);
 }
 
+// The network sees standardised inputs xhat ~ N(0, 1); the targets are computed from x = input_std * xhat.
 ToySplit make_split(Generator& gen, std::int64_t N, const ToyDataConfig& c, const std::vector<std::vector<double>>& M) {
-  std::vector<double> x(static_cast<std::size_t>(N * c.input_dim));
-  const double sx = c.resolved_input_std();
-  for (auto& v : x) v = sx * gen.normal();
+  std::vector<double> xhat(static_cast<std::size_t>(N * c.input_dim));
+  for (auto& v : xhat) v = gen.normal();
+  std::vector<double> x = xhat;
+  for (auto& v : x) v *= c.resolved_input_std();
   ToySplit s;
-  s.x = Tensor::from_vector(x, {N, c.input_dim}, DType::Float32);
+  s.x = Tensor::from_vector(xhat, {N, c.input_dim}, DType::Float32);
   for (std::size_t i = 0; i < c.sigmas.size(); ++i)
     s.y.push_back(task_targets(x, N, c.input_dim, M[i], c.output_dim, c.sigmas[i]));
   return s;

@@ -15,7 +15,8 @@ struct ToyDataConfig {
   double b_std = 10.0, eps_std = 3.5;
   // Inputs x ~ N(0, input_std^2). The paper does not say; the default keeps the tanh argument at unit
   // standard deviation (input_std = 1 / sqrt(input_dim * (b_std^2 + eps_std^2))), so tanh is neither
-  // linear nor saturated and every task has something to learn.
+  // linear nor saturated and every task has something to learn. The network is fed the standardised
+  // inputs x / input_std (unit variance), as one would preprocess any real input.
   double input_std = -1;  // < 0: the default above
   std::int64_t train_size = 10000, test_size = 2000;
   std::uint64_t seed = 1;
@@ -23,7 +24,7 @@ struct ToyDataConfig {
 };
 
 struct ToySplit {
-  Tensor x;                   // (N, input_dim)
+  Tensor x;                   // (N, input_dim), standardised: x / input_std
   std::vector<Tensor> y;      // T tensors (N, output_dim)
 };
 

@@ -197,12 +197,25 @@ Tensor& Tensor::set_requires_grad(bool on) {
   impl_->requires_grad = on;
   return *this;
 }
-bool Tensor::is_leaf() const { return impl_->grad_fn == nullptr; }
-const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_->grad_fn; }
-Tensor Tensor::grad() const { return impl_->grad; }
+bool Tensor::is_leaf() const {
+  check_defined(*this, "is_leaf", "tensor");
+  return impl_->grad_fn == nullptr;
+}
+const std::shared_ptr<Node>& Tensor::grad_fn() const {
+  check_defined(*this, "grad_fn", "tensor");
+  return impl_->grad_fn;
+}
+Tensor Tensor::grad() const {
+  check_defined(*this, "grad", "tensor");
+  return impl_->grad;
+}
 void Tensor::set_grad(const Tensor& g) {
-  GN_CHECK(!g.defined() || g.shape() == shape(), "set_grad: gradient of shape {} for a tensor of shape {}",
-           to_string(g.shape()), to_string(shape()));
+  check_defined(*this, "set_grad", "tensor");
+  if (g.defined()) {
+    GN_CHECK(g.shape() == shape(), "set_grad: gradient of shape {} for a tensor of shape {}", to_string(g.shape()),
+             to_string(shape()));
+    check_same_dtype_device(*this, g, "set_grad");
+  }
   impl_->grad = g;
 }
 

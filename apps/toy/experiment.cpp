@@ -18,13 +18,12 @@
 #include "nn/sgd.h"
 
 namespace gn::toy {
-namespace {
 
 using multitask::MultitaskModel;
 
 // Trunk: 4 ReLU-activated layers of width `hidden`, the 4th being W (the last shared layer); heads: the
 // final ReLU and one affine layer per task (paper, Section 4). Same seed, same initial network.
-std::shared_ptr<MultitaskModel> make_model(std::int64_t in, std::int64_t hidden, std::int64_t out, int tasks,
+std::shared_ptr<MultitaskModel> make_toy_model(std::int64_t in, std::int64_t hidden, std::int64_t out, int tasks,
                                            std::uint64_t seed) {
   Generator gen(seed);
   auto trunk = std::make_shared<nn::Sequential>();
@@ -44,6 +43,8 @@ std::shared_ptr<MultitaskModel> make_model(std::int64_t in, std::int64_t hidden,
   }
   return std::make_shared<MultitaskModel>(trunk, shared, heads);
 }
+
+namespace {
 
 std::vector<double> test_losses(MultitaskModel& model, const ToySplit& test) {
   NoGradGuard no_grad;
@@ -79,7 +80,7 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   const std::int64_t in = data.train.x.shape()[1], out = data.train.y[0].shape()[1];
   const std::int64_t N = data.train.x.shape()[0];
   GN_CHECK(c.batch >= 1 && c.batch <= N, "--batch {} must be in [1, {}] (the training set size)", c.batch, N);
-  auto model = make_model(in, c.hidden, out, T, c.init_seed);
+  auto model = make_toy_model(in, c.hidden, out, T, c.init_seed);
   auto weighting = multitask::make_weighting(c.method, T, c.weighting);
   std::unique_ptr<nn::Optimizer> opt;
   if (c.optimizer == "adam") opt = std::make_unique<nn::Adam>(model->parameters(), c.lr);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "apps/toy/toy_data.h"
+#include "multitask/model.h"
 #include "multitask/strategies.h"
 
 namespace gn::toy {
@@ -41,6 +42,11 @@ struct ToyRunResult {
   double test_loss_ratio_sum = 0;  // sum_i L_i^test(end) / L_i^test(0)
   double step_ms_median = 0;
 };
+
+// The paper's toy network: 4 ReLU-activated trunk layers of width `hidden` (the 4th is W, the last shared
+// layer) and per task a ReLU and one affine head. Same seed, same initial network.
+std::shared_ptr<multitask::MultitaskModel> make_toy_model(std::int64_t in, std::int64_t hidden, std::int64_t out,
+                                                          int tasks, std::uint64_t seed);
 
 // progress(done_steps, total_steps) is called now and then.
 ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& config,

@@ -8,8 +8,7 @@
 namespace gn::cpu {
 
 template <class T>
-void sgd_step(std::int64_t n, T* param, const T* grad, T* momentum_buf, T lr, T momentum, T weight_decay,
-              bool first) {
+void sgd_step(std::int64_t n, T* param, const T* grad, T* momentum_buf, T lr, T momentum, T weight_decay, bool first) {
   if (momentum_buf == nullptr) {
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) param[i] -= lr * (grad[i] + weight_decay * param[i]);
@@ -52,8 +51,8 @@ void adam_step(std::int64_t n, T* param, const T* grad, T* m, T* v, T lr, T beta
   }
 }
 
-#define GN_INSTANTIATE(T)                                                                                 \
-  template void sgd_step<T>(std::int64_t, T*, const T*, T*, T, T, T, bool);                               \
+#define GN_INSTANTIATE(T)                                                   \
+  template void sgd_step<T>(std::int64_t, T*, const T*, T*, T, T, T, bool); \
   template void adam_step<T>(std::int64_t, T*, const T*, T*, T*, T, T, T, T, T, std::int64_t);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

@@ -1,1 +1,0 @@
-// nn/ layers: see module.h

@@ -1,0 +1,86 @@
+// The caching allocator: a repeated training-like step reuses cached blocks instead of calling malloc.
+#include "core/allocator.h"
+
+#include <gtest/gtest.h>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "core/rng.h"
+
+namespace {
+
+using gn::DType;
+using gn::Tensor;
+
+gn::AllocatorStats cpu_stats() { return gn::allocator_stats(gn::cpu_device()); }
+
+// One step of a tiny two-layer regression + classification model: forward, backward, SGD update.
+struct TinyModel {
+  Tensor w1, b1, w2;
+  explicit TinyModel(gn::Generator& gen)
+      : w1(Tensor::randn({16, 8}, gen, 0, 0.3).set_requires_grad()),
+        b1(Tensor::zeros({16}).set_requires_grad()),
+        w2(Tensor::randn({4, 16}, gen, 0, 0.3).set_requires_grad()) {}
+
+  double step(const Tensor& x, const Tensor& target, const Tensor& labels) {
+    for (Tensor* p : {&w1, &b1, &w2}) p->set_grad(Tensor());
+    const Tensor h = gn::relu(gn::linear(x, w1, b1));
+    const Tensor out = gn::linear(h, w2, Tensor());
+    const Tensor loss = gn::add(gn::mse_loss(gn::tanh(out), target), gn::cross_entropy(out, labels));
+    gn::backward(loss);
+    for (Tensor* p : {&w1, &b1, &w2}) gn::axpy_(*p, -0.1, p->grad());
+    return loss.item();
+  }
+};
+
+TEST(Allocator, SteadyStateMakesNoSystemAllocations) {
+  gn::Generator gen(1);
+  TinyModel model(gen);
+  const Tensor x = Tensor::randn({32, 8}, gen), target = Tensor::randn({32, 4}, gen, 0, 0.5);
+  std::vector<std::int64_t> lv(32);
+  for (std::size_t i = 0; i < lv.size(); ++i) lv[i] = static_cast<std::int64_t>(i % 4);
+  const Tensor labels = Tensor::from_labels(lv, {32});
+
+  const double first = model.step(x, target, labels);  // warm-up: fills the cache
+  const gn::AllocatorStats before = cpu_stats();
+  double last = first;
+  for (int i = 0; i < 5; ++i) last = model.step(x, target, labels);
+  const gn::AllocatorStats after = cpu_stats();
+  EXPECT_EQ(after.system_allocs, before.system_allocs) << "the steady state must be served from the cache";
+  EXPECT_GT(after.cache_hits, before.cache_hits + 5 * 10) << "each step allocates dozens of tensors";
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use) << "a step must not leak blocks";
+  EXPECT_LT(last, first) << "the steps are real SGD steps on a real loss";
+}
+
+TEST(Allocator, FreedBlocksAreReusedAndEmptyCacheReleasesThem) {
+  const gn::AllocatorStats s0 = cpu_stats();
+  {
+    Tensor t = Tensor::zeros({1000}, DType::Float64);  // 8000 bytes, already 64-aligned
+    const gn::AllocatorStats s1 = cpu_stats();
+    EXPECT_EQ(s1.bytes_in_use, s0.bytes_in_use + 8000);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.raw_data()) % 64, 0u) << "blocks are cache-line aligned";
+  }
+  const gn::AllocatorStats s2 = cpu_stats();
+  EXPECT_EQ(s2.bytes_in_use, s0.bytes_in_use);
+  EXPECT_GE(s2.bytes_cached, 8000u);
+  {
+    Tensor t = Tensor::zeros({1000}, DType::Float64);  // same size: from the cache
+    const gn::AllocatorStats s3 = cpu_stats();
+    EXPECT_EQ(s3.system_allocs, s2.system_allocs);
+    EXPECT_EQ(s3.cache_hits, s2.cache_hits + 1);
+    EXPECT_EQ(s3.bytes_cached, s2.bytes_cached - 8000);
+  }
+  gn::empty_cache(gn::cpu_device());
+  EXPECT_EQ(cpu_stats().bytes_cached, 0u);
+  const std::uint64_t allocs = cpu_stats().system_allocs;
+  Tensor t = Tensor::zeros({1000}, DType::Float64);
+  EXPECT_EQ(cpu_stats().system_allocs, allocs + 1) << "after empty_cache the block comes from the system again";
+}
+
+TEST(Allocator, ZeroSizedTensorsWork) {
+  const Tensor e = Tensor::empty({0});
+  EXPECT_NE(e.raw_data(), nullptr);
+  EXPECT_EQ(e.numel(), 0);
+}
+
+}  // namespace

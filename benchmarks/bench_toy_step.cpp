@@ -31,11 +31,18 @@ void BM_ToyStep(benchmark::State& state, const char* method) {
   for (int i = 0; i < T; ++i) y.push_back(Tensor::randn({kBatch, kOut}, gen, 0, i == 0 ? 1.0 : 100.0));
   for (int warm = 0; warm < 20; ++warm) stepper.step(x, y);
   for (auto _ : state) benchmark::DoNotOptimize(stepper.step(x, y));
-  state.counters["steps_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["steps_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-BENCHMARK_CAPTURE(BM_ToyStep, equal, "equal")->ArgsProduct({{2, 10}, {1}})->ArgNames({"T", "threads"})->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ToyStep, gradnorm, "gradnorm")->ArgsProduct({{2, 10}, {1}})->ArgNames({"T", "threads"})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ToyStep, equal, "equal")
+    ->ArgsProduct({{2, 10}, {1}})
+    ->ArgNames({"T", "threads"})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ToyStep, gradnorm, "gradnorm")
+    ->ArgsProduct({{2, 10}, {1}})
+    ->ArgNames({"T", "threads"})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -13,7 +13,7 @@ struct AllocatorStats {
   std::uint64_t system_allocs = 0;  // calls to the system allocator (malloc / cudaMalloc)
   std::uint64_t cache_hits = 0;     // allocations served from the cache
   std::size_t bytes_in_use = 0;
-  std::size_t bytes_cached = 0;     // freed blocks held for reuse
+  std::size_t bytes_cached = 0;  // freed blocks held for reuse
 };
 
 void* device_allocate(std::size_t bytes, Device d);

@@ -110,8 +110,10 @@ std::vector<Tensor> checked_seeds(std::span<const Tensor> roots, std::span<const
   for (std::size_t k = 0; k < roots.size(); ++k) {
     const Tensor& r = roots[k];
     check_defined(r, api, "output");
-    GN_CHECK(r.requires_grad(), "{}: output {} of shape {} does not require grad (no op on its path requires grad, "
-             "or it was computed under no_grad)", api, k, to_string(r.shape()));
+    GN_CHECK(r.requires_grad(),
+             "{}: output {} of shape {} does not require grad (no op on its path requires grad, "
+             "or it was computed under no_grad)",
+             api, k, to_string(r.shape()));
     if (!seeds.empty() && seeds[k].defined()) {
       GN_CHECK(seeds[k].shape() == r.shape(), "{}: seed of shape {} for output of shape {}", api,
                to_string(seeds[k].shape()), to_string(r.shape()));

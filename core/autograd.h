@@ -22,7 +22,7 @@ namespace gn {
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 struct Node {
-  std::string_view name;      // the op, for error messages and debugging
+  std::string_view name;       // the op, for error messages and debugging
   std::vector<Tensor> inputs;  // what the output was computed from
   BackwardFn backward;
 };

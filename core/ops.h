@@ -43,14 +43,14 @@ Tensor sigmoid(const Tensor& x);
 inline Tensor operator-(const Tensor& x) { return neg(x); }
 
 // ---- reductions (ops_reduce.cpp); float accumulation in double, fixed order ----
-Tensor sum(const Tensor& x);                                        // -> shape ()
+Tensor sum(const Tensor& x);  // -> shape ()
 Tensor sum(const Tensor& x, std::int64_t axis, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, std::int64_t axis, bool keepdim = false);
 
 // ---- shape (ops_shape.cpp) ----
-Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one axis may be -1
-Tensor slice(const Tensor& x, std::int64_t begin, std::int64_t end);  // rows [begin, end) of axis 0; a view
+Tensor reshape(const Tensor& x, const Shape& shape);                        // a view; one axis may be -1
+Tensor slice(const Tensor& x, std::int64_t begin, std::int64_t end);        // rows [begin, end) of axis 0; a view
 Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1);  // copies
 Tensor concat(std::span<const Tensor> xs, std::int64_t axis);
 std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, std::int64_t axis);

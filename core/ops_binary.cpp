@@ -64,21 +64,21 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(cpu::BinaryOp::Mul, a, b, "mul");
-  return record(out, "mul", {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(),
-                                     nb = b.requires_grad()](const Tensor& g) {
-    return std::vector<Tensor>{na ? sum_to(mul(g, b), a.shape()) : Tensor(),
-                               nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
-  });
+  return record(out, "mul", {a, b},
+                [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+                  return std::vector<Tensor>{na ? sum_to(mul(g, b), a.shape()) : Tensor(),
+                                             nb ? sum_to(mul(g, a), b.shape()) : Tensor()};
+                });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(cpu::BinaryOp::Div, a, b, "div");
-  return record(out, "div", {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(),
-                                     nb = b.requires_grad()](const Tensor& g) {
-    // d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2
-    return std::vector<Tensor>{na ? sum_to(div(g, b), a.shape()) : Tensor(),
-                               nb ? sum_to(neg(div(mul(g, a), mul(b, b))), b.shape()) : Tensor()};
-  });
+  return record(out, "div", {a, b},
+                [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
+                  // d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2
+                  return std::vector<Tensor>{na ? sum_to(div(g, b), a.shape()) : Tensor(),
+                                             nb ? sum_to(neg(div(mul(g, a), mul(b, b))), b.shape()) : Tensor()};
+                });
 }
 
 Tensor add(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype(), a.device())); }

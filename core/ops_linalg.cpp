@@ -1,10 +1,11 @@
 // matmul and linear (fused GEMM + bias); backward is two GEMMs (and a column sum for the bias).
+#include <cstring>
+
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/reduce.h"
-#include <cstring>
 
 namespace gn {
 namespace {
@@ -22,24 +23,25 @@ void gemm_into(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_dtype_device(a, b, "matmul");
   check_floating(a, "matmul");
-  GN_CHECK(a.dim() == 2 && b.dim() == 2 && a.shape()[1] == b.shape()[0],
-           "matmul: expects (M, K) @ (K, N), got {} @ {}", to_string(a.shape()), to_string(b.shape()));
+  GN_CHECK(a.dim() == 2 && b.dim() == 2 && a.shape()[1] == b.shape()[0], "matmul: expects (M, K) @ (K, N), got {} @ {}",
+           to_string(a.shape()), to_string(b.shape()));
   const std::int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
   Tensor out = Tensor::empty({M, N}, a.dtype(), a.device());
   gemm_into(false, false, M, N, K, a, b, out, 0.0, "matmul");
-  return record(out, "matmul", {a, b}, [a = a.detach(), b = b.detach(), na = a.requires_grad(),
-                                        nb = b.requires_grad(), M, N, K](const Tensor& g) {
-    Tensor ga, gb;
-    if (na) {  // (M, N) @ (K, N)^T -> (M, K)
-      ga = Tensor::empty({M, K}, g.dtype(), g.device());
-      gemm_into(false, true, M, K, N, g, b, ga, 0.0, "matmul backward");
-    }
-    if (nb) {  // (M, K)^T @ (M, N) -> (K, N)
-      gb = Tensor::empty({K, N}, g.dtype(), g.device());
-      gemm_into(true, false, K, N, M, a, g, gb, 0.0, "matmul backward");
-    }
-    return std::vector<Tensor>{ga, gb};
-  });
+  return record(
+      out, "matmul", {a, b},
+      [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad(), M, N, K](const Tensor& g) {
+        Tensor ga, gb;
+        if (na) {  // (M, N) @ (K, N)^T -> (M, K)
+          ga = Tensor::empty({M, K}, g.dtype(), g.device());
+          gemm_into(false, true, M, K, N, g, b, ga, 0.0, "matmul backward");
+        }
+        if (nb) {  // (M, K)^T @ (M, N) -> (K, N)
+          gb = Tensor::empty({K, N}, g.dtype(), g.device());
+          gemm_into(true, false, K, N, M, a, g, gb, 0.0, "matmul backward");
+        }
+        return std::vector<Tensor>{ga, gb};
+      });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -58,8 +60,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   double beta = 0.0;
   if (bias.defined()) {  // y starts as the bias in every row; the GEMM then accumulates x W^T
     const std::size_t row = bias.nbytes();
-    for (std::int64_t r = 0; r < B; ++r)
-      std::memcpy(static_cast<char*>(y.raw_data()) + r * row, bias.raw_data(), row);
+    for (std::int64_t r = 0; r < B; ++r) std::memcpy(static_cast<char*>(y.raw_data()) + r * row, bias.raw_data(), row);
     beta = 1.0;
   }
   gemm_into(false, true, B, out_f, in, x, weight, y, beta, "linear");

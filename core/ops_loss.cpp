@@ -46,21 +46,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, std::int64_t ig
   Tensor out = Tensor::empty({}, logits.dtype(), logits.device());
   std::int64_t counted = 0;
   GN_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    const double total = cpu::cross_entropy<scalar_t>(N, C, S, logits.data<scalar_t>(),
-                                                      labels.data<std::int64_t>(), ignore_index, &counted);
+    const double total = cpu::cross_entropy<scalar_t>(N, C, S, logits.data<scalar_t>(), labels.data<std::int64_t>(),
+                                                      ignore_index, &counted);
     out.data<scalar_t>()[0] = static_cast<scalar_t>(counted > 0 ? total / static_cast<double>(counted) : 0.0);
   });
-  return record(out, "cross_entropy", {logits},
-                [z = logits.detach(), labels, ignore_index, N, C, S, counted](const Tensor& g) {
-                  Tensor gz = Tensor::empty(z.shape(), z.dtype(), z.device());
-                  GN_DISPATCH_FLOAT(z.dtype(), "cross_entropy backward", [&] {
-                    const scalar_t scale =
-                        counted > 0 ? g.data<scalar_t>()[0] / static_cast<scalar_t>(counted) : scalar_t(0);
-                    cpu::cross_entropy_backward<scalar_t>(N, C, S, z.data<scalar_t>(), labels.data<std::int64_t>(),
-                                                          ignore_index, scale, gz.data<scalar_t>());
-                  });
-                  return std::vector<Tensor>{gz};
-                });
+  return record(
+      out, "cross_entropy", {logits}, [z = logits.detach(), labels, ignore_index, N, C, S, counted](const Tensor& g) {
+        Tensor gz = Tensor::empty(z.shape(), z.dtype(), z.device());
+        GN_DISPATCH_FLOAT(z.dtype(), "cross_entropy backward", [&] {
+          const scalar_t scale = counted > 0 ? g.data<scalar_t>()[0] / static_cast<scalar_t>(counted) : scalar_t(0);
+          cpu::cross_entropy_backward<scalar_t>(N, C, S, z.data<scalar_t>(), labels.data<std::int64_t>(), ignore_index,
+                                                scale, gz.data<scalar_t>());
+        });
+        return std::vector<Tensor>{gz};
+      });
 }
 
 }  // namespace gn

@@ -44,8 +44,10 @@ Tensor reduce_middle(const Tensor& x, AxisView v, Shape out_shape, double scale,
 
 Shape reduced_shape(const Shape& s, int axis, bool keepdim) {
   Shape out = s;
-  if (keepdim) out[axis] = 1;
-  else out.erase(out.begin() + axis);
+  if (keepdim)
+    out[axis] = 1;
+  else
+    out.erase(out.begin() + axis);
   return out;
 }
 

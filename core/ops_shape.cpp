@@ -56,9 +56,8 @@ std::int64_t inner_of(const Shape& s, int axis) {
 Tensor reshape(const Tensor& x, const Shape& shape) {
   check_defined(x, "reshape", "input");
   Tensor out = view_of(x, 0, infer_shape(shape, x.numel()));
-  return record(out, "reshape", {x}, [in_shape = x.shape()](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(in_shape)};
-  });
+  return record(out, "reshape", {x},
+                [in_shape = x.shape()](const Tensor& g) { return std::vector<Tensor>{g.reshape(in_shape)}; });
 }
 
 Tensor slice(const Tensor& x, std::int64_t begin, std::int64_t end) {
@@ -91,9 +90,7 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
   std::swap(in_strides[a0], in_strides[a1]);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   cpu::strided_copy(dtype_size(x.dtype()), x.raw_data(), in_strides, out.raw_data(), out_shape);
-  return record(out, "transpose", {x}, [a0, a1](const Tensor& g) {
-    return std::vector<Tensor>{transpose(g, a0, a1)};
-  });
+  return record(out, "transpose", {x}, [a0, a1](const Tensor& g) { return std::vector<Tensor>{transpose(g, a0, a1)}; });
 }
 
 Tensor concat(std::span<const Tensor> xs, std::int64_t axis) {

@@ -27,7 +27,8 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, std:
 #endif
 }
 
-template <class T> void convert_from_double(const double* src, T* dst, std::int64_t n) {
+template <class T>
+void convert_from_double(const double* src, T* dst, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i]);
 }
 
@@ -36,9 +37,15 @@ Tensor host_tensor_from_doubles(std::span<const double> values, const Shape& sha
   Tensor host = Tensor::empty(shape, dtype, cpu_device());
   const auto n = static_cast<std::int64_t>(values.size());
   switch (dtype) {
-    case DType::Float32: convert_from_double(values.data(), host.data<float>(), n); break;
-    case DType::Float64: convert_from_double(values.data(), host.data<double>(), n); break;
-    case DType::Int64: convert_from_double(values.data(), host.data<std::int64_t>(), n); break;
+    case DType::Float32:
+      convert_from_double(values.data(), host.data<float>(), n);
+      break;
+    case DType::Float64:
+      convert_from_double(values.data(), host.data<double>(), n);
+      break;
+    case DType::Int64:
+      convert_from_double(values.data(), host.data<std::int64_t>(), n);
+      break;
   }
   return device.is_cpu() ? host : host.to(device);
 }
@@ -83,8 +90,8 @@ Tensor Tensor::from_vector(std::span<const float> values, const Shape& shape, De
 }
 
 Tensor Tensor::from_labels(std::span<const std::int64_t> labels, const Shape& shape, Device device) {
-  GN_CHECK(static_cast<std::int64_t>(labels.size()) == gn::numel(shape),
-           "from_labels: {} labels do not fill shape {}", labels.size(), to_string(shape));
+  GN_CHECK(static_cast<std::int64_t>(labels.size()) == gn::numel(shape), "from_labels: {} labels do not fill shape {}",
+           labels.size(), to_string(shape));
   Tensor host = empty(shape, DType::Int64, cpu_device());
   std::memcpy(host.raw_data(), labels.data(), labels.size_bytes());
   return device.is_cpu() ? host : host.to(device);
@@ -121,7 +128,8 @@ Device Tensor::device() const {
 }
 void* Tensor::raw_data() const {
   GN_CHECK(defined(), "data() of an undefined tensor");
-  return static_cast<char*>(impl_->storage->data()) + impl_->offset * static_cast<std::int64_t>(dtype_size(impl_->dtype));
+  return static_cast<char*>(impl_->storage->data()) +
+         impl_->offset * static_cast<std::int64_t>(dtype_size(impl_->dtype));
 }
 
 // ---- host access ----
@@ -130,9 +138,15 @@ std::vector<double> Tensor::to_vector() const {
   const Tensor host = device().is_cpu() ? *this : to(cpu_device());
   std::vector<double> out(static_cast<std::size_t>(numel()));
   switch (dtype()) {
-    case DType::Float32: std::copy_n(host.data<float>(), out.size(), out.begin()); break;
-    case DType::Float64: std::copy_n(host.data<double>(), out.size(), out.begin()); break;
-    case DType::Int64: std::copy_n(host.data<std::int64_t>(), out.size(), out.begin()); break;
+    case DType::Float32:
+      std::copy_n(host.data<float>(), out.size(), out.begin());
+      break;
+    case DType::Float64:
+      std::copy_n(host.data<double>(), out.size(), out.begin());
+      break;
+    case DType::Int64:
+      std::copy_n(host.data<std::int64_t>(), out.size(), out.begin());
+      break;
   }
   return out;
 }
@@ -173,9 +187,15 @@ void Tensor::fill_(double value) {
   const std::int64_t n = numel();
   if (device().is_cpu()) {
     switch (dtype()) {
-      case DType::Float32: std::fill_n(data<float>(), n, static_cast<float>(value)); break;
-      case DType::Float64: std::fill_n(data<double>(), n, value); break;
-      case DType::Int64: std::fill_n(data<std::int64_t>(), n, static_cast<std::int64_t>(value)); break;
+      case DType::Float32:
+        std::fill_n(data<float>(), n, static_cast<float>(value));
+        break;
+      case DType::Float64:
+        std::fill_n(data<double>(), n, value);
+        break;
+      case DType::Int64:
+        std::fill_n(data<std::int64_t>(), n, static_cast<std::int64_t>(value));
+        break;
     }
     return;
   }

@@ -52,7 +52,8 @@ class Tensor {
 
   // ---- raw data (device memory for CUDA tensors) ----
   void* raw_data() const;
-  template <class T> T* data() const {
+  template <class T>
+  T* data() const {
     GN_CHECK(dtype_of<T>() == dtype(), "data<{}>() on a {} tensor", dtype_name(dtype_of<T>()), dtype_name(dtype()));
     return static_cast<T*>(raw_data());
   }
@@ -69,7 +70,7 @@ class Tensor {
   void fill_(double value);
 
   // ---- views (recorded by autograd) ----
-  Tensor reshape(const Shape& shape) const;             // one axis may be -1
+  Tensor reshape(const Shape& shape) const;                  // one axis may be -1
   Tensor slice(std::int64_t begin, std::int64_t end) const;  // rows [begin, end) of axis 0
 
   // ---- autograd ----
@@ -77,9 +78,9 @@ class Tensor {
   Tensor& set_requires_grad(bool on = true);  // leaves only
   bool is_leaf() const;
   const std::shared_ptr<Node>& grad_fn() const;
-  Tensor grad() const;      // undefined until a backward reaches this leaf
+  Tensor grad() const;  // undefined until a backward reaches this leaf
   void set_grad(const Tensor& g);
-  Tensor detach() const;    // same storage, no history, requires_grad off
+  Tensor detach() const;  // same storage, no history, requires_grad off
 
   TensorImpl* impl() const { return impl_.get(); }
   bool same(const Tensor& other) const { return impl_ == other.impl_; }

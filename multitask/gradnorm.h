@@ -17,11 +17,11 @@
 namespace gn::multitask {
 
 struct GradNormOptions {
-  double alpha = 1.5;             // asymmetry; the paper uses 0.12 on the toy, 1.5 on NYUv2
-  std::string optimizer = "adam"; // "adam" or "sgd", for the weights alone
-  double lr = 0.025;              // the paper's weight learning rate
-  double min_weight = 1e-4;       // floor applied before renormalising (see the positivity rule)
-  InitialLoss initial_loss;       // how L_i(0) is taken
+  double alpha = 1.5;              // asymmetry; the paper uses 0.12 on the toy, 1.5 on NYUv2
+  std::string optimizer = "adam";  // "adam" or "sgd", for the weights alone
+  double lr = 0.025;               // the paper's weight learning rate
+  double min_weight = 1e-4;        // floor applied before renormalising (see the positivity rule)
+  InitialLoss initial_loss;        // how L_i(0) is taken
 };
 
 class GradNormWeighting : public LossWeighting {

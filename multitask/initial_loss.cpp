@@ -57,9 +57,10 @@ const std::vector<double>& InitialLoss::observe(const std::vector<double>& losse
   if (seen_ >= steps_) return value_;  // recorded once, never overwritten
   if (sum_.empty()) sum_.assign(losses.size(), 0.0);
   for (std::size_t i = 0; i < losses.size(); ++i) {
-    GN_CHECK(std::isfinite(losses[i]) && losses[i] > 0,
-             "initial loss: task {} has loss {} at step {}; L_i(0) must be finite and > 0 (use --initial-loss given:...)",
-             i, losses[i], seen_);
+    GN_CHECK(
+        std::isfinite(losses[i]) && losses[i] > 0,
+        "initial loss: task {} has loss {} at step {}; L_i(0) must be finite and > 0 (use --initial-loss given:...)", i,
+        losses[i], seen_);
     sum_[i] += losses[i];
   }
   ++seen_;
@@ -70,9 +71,12 @@ const std::vector<double>& InitialLoss::observe(const std::vector<double>& losse
 
 std::string InitialLoss::describe() const {
   switch (mode_) {
-    case Mode::FirstStep: return "first-step";
-    case Mode::MeanOfFirst: return "mean-of-first:" + std::to_string(steps_);
-    case Mode::Given: return "given";
+    case Mode::FirstStep:
+      return "first-step";
+    case Mode::MeanOfFirst:
+      return "mean-of-first:" + std::to_string(steps_);
+    case Mode::Given:
+      return "given";
   }
   return "?";
 }

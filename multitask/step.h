@@ -45,10 +45,10 @@ class MultitaskStep {
   std::vector<LossFn> losses_;
   std::int64_t step_ = 0;
   // Reused every step (no allocation in the steady state):
-  Tensor deltas_;         // (B, T*D): task i's w_i dL_i/dz in columns [i*D, (i+1)*D)
-  Tensor stacked_wgrad_;  // (T*D, D_in): task i's grad_W (w_i L_i) in rows [i*D, (i+1)*D)
-  Tensor stacked_bgrad_;  // (T*D): task i's grad_b (w_i L_i)
-  Tensor combined_;       // (B, D): sum_i w_i dL_i/dz
+  Tensor deltas_;                   // (B, T*D): task i's w_i dL_i/dz in columns [i*D, (i+1)*D)
+  Tensor stacked_wgrad_;            // (T*D, D_in): task i's grad_W (w_i L_i) in rows [i*D, (i+1)*D)
+  Tensor stacked_bgrad_;            // (T*D): task i's grad_b (w_i L_i)
+  Tensor combined_;                 // (B, D): sum_i w_i dL_i/dz
   std::vector<Tensor> loss_grads_;  // per task, shaped like its prediction
 };
 

@@ -19,15 +19,15 @@ struct StepStats {
   std::vector<double> grad_norms;      // g_i = ||grad_W L_i||              (when norms were asked for)
   std::vector<double> weighted_norms;  // G_i = ||grad_W w_i L_i|| = w_i g_i (when norms were asked for)
   // GradNorm internals
-  std::vector<double> initial_losses;  // L_i(0)
-  std::vector<double> loss_ratios;     // Ltilde_i = L_i / L_i(0)
-  std::vector<double> inverse_rates;   // r_i = Ltilde_i / mean(Ltilde)
-  std::vector<double> targets;         // mean(G) * r_i^alpha, held constant
-  std::vector<double> weight_grads;    // dLgrad / dw_i
-  std::vector<double> weights_stepped; // w after the optimizer step, before clamping and renormalising
-  std::vector<double> next_weights;    // w_i(t+1)
-  double lgrad = 0;                    // sum_i |G_i - target_i|
-  double total_loss = 0;               // sum_i w_i L_i (+ the uncertainty regulariser)
+  std::vector<double> initial_losses;   // L_i(0)
+  std::vector<double> loss_ratios;      // Ltilde_i = L_i / L_i(0)
+  std::vector<double> inverse_rates;    // r_i = Ltilde_i / mean(Ltilde)
+  std::vector<double> targets;          // mean(G) * r_i^alpha, held constant
+  std::vector<double> weight_grads;     // dLgrad / dw_i
+  std::vector<double> weights_stepped;  // w after the optimizer step, before clamping and renormalising
+  std::vector<double> next_weights;     // w_i(t+1)
+  double lgrad = 0;                     // sum_i |G_i - target_i|
+  double total_loss = 0;                // sum_i w_i L_i (+ the uncertainty regulariser)
 };
 
 class LossWeighting {

@@ -1,11 +1,11 @@
 #include "apps/toy/experiment.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
-
-#include <fmt/ranges.h>
 
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -24,7 +24,7 @@ using multitask::MultitaskModel;
 // Trunk: 4 ReLU-activated layers of width `hidden`, the 4th being W (the last shared layer); heads: the
 // final ReLU and one affine layer per task (paper, Section 4). Same seed, same initial network.
 std::shared_ptr<MultitaskModel> make_toy_model(std::int64_t in, std::int64_t hidden, std::int64_t out, int tasks,
-                                           std::uint64_t seed) {
+                                               std::uint64_t seed) {
   Generator gen(seed);
   auto trunk = std::make_shared<nn::Sequential>();
   std::int64_t width = in;
@@ -83,9 +83,12 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   auto model = make_toy_model(in, c.hidden, out, T, c.init_seed);
   auto weighting = multitask::make_weighting(c.method, T, c.weighting);
   std::unique_ptr<nn::Optimizer> opt;
-  if (c.optimizer == "adam") opt = std::make_unique<nn::Adam>(model->parameters(), c.lr);
-  else if (c.optimizer == "sgd") opt = std::make_unique<nn::SGD>(model->parameters(), c.lr, 0.9);
-  else GN_FAIL("--optimizer '{}' is not one of adam, sgd", c.optimizer);
+  if (c.optimizer == "adam")
+    opt = std::make_unique<nn::Adam>(model->parameters(), c.lr);
+  else if (c.optimizer == "sgd")
+    opt = std::make_unique<nn::SGD>(model->parameters(), c.lr, 0.9);
+  else
+    GN_FAIL("--optimizer '{}' is not one of adam, sgd", c.optimizer);
   std::unique_ptr<nn::StepLR> schedule;
   if (c.lr_decay_steps > 0) schedule = std::make_unique<nn::StepLR>(*opt, c.lr_decay_steps, c.lr_decay);
   multitask::MultitaskStep stepper(*model, *weighting, *opt);
@@ -94,7 +97,11 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   r.method = c.method;
   r.initial_test_losses = test_losses(*model, data.test);
   auto log_row = [&](std::int64_t step, const std::vector<double>& w, const multitask::StepStats* s) {
-    MetricRow row{step, 0, w, s ? s->losses : std::vector<double>(T, NAN), test_losses(*model, data.test),
+    MetricRow row{step,
+                  0,
+                  w,
+                  s ? s->losses : std::vector<double>(T, NAN),
+                  test_losses(*model, data.test),
                   s && !s->grad_norms.empty() ? s->grad_norms : std::vector<double>(T, NAN)};
     for (int i = 0; i < T; ++i) row.test_loss_ratio_sum += row.test_losses[i] / r.initial_test_losses[i];
     r.rows.push_back(std::move(row));

@@ -23,7 +23,7 @@ struct ToyRunConfig {
   std::uint64_t init_seed = 1;   // network initialisation: the same for every method
   std::uint64_t batch_seed = 2;  // batch order: the same for every method
   std::int64_t log_every = 50;
-  int trace = 0;                 // print the GradNorm internals of the first `trace` steps
+  int trace = 0;  // print the GradNorm internals of the first `trace` steps
   multitask::WeightingConfig weighting;
 };
 
@@ -36,7 +36,7 @@ struct MetricRow {
 struct ToyRunResult {
   std::string method;
   std::vector<MetricRow> rows;
-  std::vector<double> initial_test_losses;  // L_i(0) of the test metric: the untrained network's test losses
+  std::vector<double> initial_test_losses;          // L_i(0) of the test metric: the untrained network's test losses
   std::vector<double> final_weights, mean_weights;  // w at the end; E_t[w_i(t)] over all steps
   std::vector<double> final_test_losses;
   double test_loss_ratio_sum = 0;  // sum_i L_i^test(end) / L_i^test(0)

@@ -3,13 +3,13 @@
 //
 // Three hops to the GradNorm kernel: run_toy (experiment.cpp) -> MultitaskStep::step (multitask/step.cpp)
 // -> cpu::per_task_sq_norms (kernels/cpu/task_norms.cpp).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <set>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "apps/toy/experiment.h"
 #include "apps/toy/progress.h"

@@ -1,10 +1,10 @@
 #include "apps/toy/report.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -43,8 +43,9 @@ void write_outputs(const std::string& dir, const RunInfo& info, const std::vecto
   csv += "\n";
   for (const auto& r : results)
     for (const auto& row : r.rows)
-      csv += fmt::format("{},{},{:.9g}{}{}{}{}\n", r.method, row.step, row.test_loss_ratio_sum, csv_numbers(row.weights),
-                         csv_numbers(row.train_losses), csv_numbers(row.test_losses), csv_numbers(row.grad_norms));
+      csv +=
+          fmt::format("{},{},{:.9g}{}{}{}{}\n", r.method, row.step, row.test_loss_ratio_sum, csv_numbers(row.weights),
+                      csv_numbers(row.train_losses), csv_numbers(row.test_losses), csv_numbers(row.grad_norms));
   write_atomically(fs::path(dir) / "metrics.csv", csv);
 
   for (const auto& r : results) {
@@ -69,8 +70,8 @@ void write_outputs(const std::string& dir, const RunInfo& info, const std::vecto
 }
 
 std::string result_table(const RunInfo& info, const std::vector<ToyRunResult>& results) {
-  std::string out = fmt::format("T = {}, sigmas = {}, alpha = {}, {} steps\n", info.tasks, info.sigmas, info.alpha,
-                                info.steps);
+  std::string out =
+      fmt::format("T = {}, sigmas = {}, alpha = {}, {} steps\n", info.tasks, info.sigmas, info.alpha, info.steps);
   out += fmt::format("{:<16} {:>14} {:>10}  {}\n", "method", "test ratio sum", "step ms", "final w (mean w)");
   for (const auto& r : results)
     out += fmt::format("{:<16} {:>14.4f} {:>10.3f}  {::.3f} ({::.3f})\n", r.method, r.test_loss_ratio_sum,

@@ -9,7 +9,8 @@
 namespace gn::toy {
 
 double ToyDataConfig::resolved_input_std() const {
-  return input_std > 0 ? input_std : 1.0 / std::sqrt(static_cast<double>(input_dim) * (b_std * b_std + eps_std * eps_std));
+  return input_std > 0 ? input_std
+                       : 1.0 / std::sqrt(static_cast<double>(input_dim) * (b_std * b_std + eps_std * eps_std));
 }
 
 namespace {

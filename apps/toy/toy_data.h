@@ -24,8 +24,8 @@ struct ToyDataConfig {
 };
 
 struct ToySplit {
-  Tensor x;                   // (N, input_dim), standardised: x / input_std
-  std::vector<Tensor> y;      // T tensors (N, output_dim)
+  Tensor x;               // (N, input_dim), standardised: x / input_std
+  std::vector<Tensor> y;  // T tensors (N, output_dim)
 };
 
 struct ToyData {

@@ -10,8 +10,7 @@ void copy_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const vo
                void* dst, std::int64_t dst_row) {
   const auto* s = static_cast<const char*>(src);
   auto* d = static_cast<char*>(dst);
-  for (std::int64_t r = 0; r < rows; ++r)
-    std::memcpy(d + r * dst_row * elem, s + r * src_row * elem, width * elem);
+  for (std::int64_t r = 0; r < rows; ++r) std::memcpy(d + r * dst_row * elem, s + r * src_row * elem, width * elem);
 }
 
 void strided_copy(std::size_t elem, const void* in, std::span<const std::int64_t> in_strides, void* out,

@@ -8,7 +8,8 @@
 namespace gn::cpu {
 namespace {
 
-template <class T, class F> void map_n(std::int64_t n, F f) {
+template <class T, class F>
+void map_n(std::int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) f(i);
 }
@@ -63,55 +64,80 @@ template <class T>
 void binary(BinaryOp op, const T* a, std::span<const std::int64_t> as, const T* b, std::span<const std::int64_t> bs,
             T* out, std::span<const std::int64_t> shape) {
   switch (op) {
-    case BinaryOp::Add: return binary_typed(std::plus<T>(), a, as, b, bs, out, shape);
-    case BinaryOp::Sub: return binary_typed(std::minus<T>(), a, as, b, bs, out, shape);
-    case BinaryOp::Mul: return binary_typed(std::multiplies<T>(), a, as, b, bs, out, shape);
-    case BinaryOp::Div: return binary_typed(std::divides<T>(), a, as, b, bs, out, shape);
+    case BinaryOp::Add:
+      return binary_typed(std::plus<T>(), a, as, b, bs, out, shape);
+    case BinaryOp::Sub:
+      return binary_typed(std::minus<T>(), a, as, b, bs, out, shape);
+    case BinaryOp::Mul:
+      return binary_typed(std::multiplies<T>(), a, as, b, bs, out, shape);
+    case BinaryOp::Div:
+      return binary_typed(std::divides<T>(), a, as, b, bs, out, shape);
   }
 }
 
-template <class T> void axpy(std::int64_t n, T alpha, const T* b, T* a) {
+template <class T>
+void axpy(std::int64_t n, T alpha, const T* b, T* a) {
   map_n<T>(n, [&](std::int64_t i) { a[i] += alpha * b[i]; });
 }
-template <class T> void scale(std::int64_t n, T s, T* a) {
+template <class T>
+void scale(std::int64_t n, T s, T* a) {
   map_n<T>(n, [&](std::int64_t i) { a[i] *= s; });
 }
 
-template <class T> void unary(UnaryOp op, std::int64_t n, const T* x, T* y, T p) {
+template <class T>
+void unary(UnaryOp op, std::int64_t n, const T* x, T* y, T p) {
   switch (op) {
-    case UnaryOp::Neg: return map_n<T>(n, [&](std::int64_t i) { y[i] = -x[i]; });
-    case UnaryOp::Exp: return map_n<T>(n, [&](std::int64_t i) { y[i] = std::exp(x[i]); });
-    case UnaryOp::Log: return map_n<T>(n, [&](std::int64_t i) { y[i] = std::log(x[i]); });
-    case UnaryOp::Sqrt: return map_n<T>(n, [&](std::int64_t i) { y[i] = std::sqrt(x[i]); });
-    case UnaryOp::Abs: return map_n<T>(n, [&](std::int64_t i) { y[i] = std::abs(x[i]); });
-    case UnaryOp::Relu: return map_n<T>(n, [&](std::int64_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
-    case UnaryOp::Tanh: return map_n<T>(n, [&](std::int64_t i) { y[i] = std::tanh(x[i]); });
-    case UnaryOp::Sigmoid: return map_n<T>(n, [&](std::int64_t i) { y[i] = T(1) / (T(1) + std::exp(-x[i])); });
-    case UnaryOp::Pow: return map_n<T>(n, [&](std::int64_t i) { y[i] = std::pow(x[i], p); });
+    case UnaryOp::Neg:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = -x[i]; });
+    case UnaryOp::Exp:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = std::exp(x[i]); });
+    case UnaryOp::Log:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = std::log(x[i]); });
+    case UnaryOp::Sqrt:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = std::sqrt(x[i]); });
+    case UnaryOp::Abs:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = std::abs(x[i]); });
+    case UnaryOp::Relu:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
+    case UnaryOp::Tanh:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = std::tanh(x[i]); });
+    case UnaryOp::Sigmoid:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = T(1) / (T(1) + std::exp(-x[i])); });
+    case UnaryOp::Pow:
+      return map_n<T>(n, [&](std::int64_t i) { y[i] = std::pow(x[i], p); });
   }
 }
 
-template <class T> void unary_backward(UnaryOp op, std::int64_t n, const T* x, const T* y, const T* gy, T* gx, T p) {
+template <class T>
+void unary_backward(UnaryOp op, std::int64_t n, const T* x, const T* y, const T* gy, T* gx, T p) {
   switch (op) {
-    case UnaryOp::Neg: return map_n<T>(n, [&](std::int64_t i) { gx[i] = -gy[i]; });
-    case UnaryOp::Exp: return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * y[i]; });
-    case UnaryOp::Log: return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] / x[i]; });
-    case UnaryOp::Sqrt: return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * T(0.5) / y[i]; });
+    case UnaryOp::Neg:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = -gy[i]; });
+    case UnaryOp::Exp:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * y[i]; });
+    case UnaryOp::Log:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] / x[i]; });
+    case UnaryOp::Sqrt:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * T(0.5) / y[i]; });
     case UnaryOp::Abs:
       return map_n<T>(n, [&](std::int64_t i) { gx[i] = x[i] > T(0) ? gy[i] : (x[i] < T(0) ? -gy[i] : T(0)); });
-    case UnaryOp::Relu: return map_n<T>(n, [&](std::int64_t i) { gx[i] = x[i] > T(0) ? gy[i] : T(0); });
-    case UnaryOp::Tanh: return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * (T(1) - y[i] * y[i]); });
-    case UnaryOp::Sigmoid: return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * y[i] * (T(1) - y[i]); });
-    case UnaryOp::Pow: return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * p * std::pow(x[i], p - T(1)); });
+    case UnaryOp::Relu:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = x[i] > T(0) ? gy[i] : T(0); });
+    case UnaryOp::Tanh:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * (T(1) - y[i] * y[i]); });
+    case UnaryOp::Sigmoid:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * y[i] * (T(1) - y[i]); });
+    case UnaryOp::Pow:
+      return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * p * std::pow(x[i], p - T(1)); });
   }
 }
 
-#define GN_INSTANTIATE(T)                                                                                      \
-  template void binary<T>(BinaryOp, const T*, std::span<const std::int64_t>, const T*,                         \
-                          std::span<const std::int64_t>, T*, std::span<const std::int64_t>);                  \
-  template void axpy<T>(std::int64_t, T, const T*, T*);                                                        \
-  template void scale<T>(std::int64_t, T, T*);                                                                 \
-  template void unary<T>(UnaryOp, std::int64_t, const T*, T*, T);                                              \
+#define GN_INSTANTIATE(T)                                                                                             \
+  template void binary<T>(BinaryOp, const T*, std::span<const std::int64_t>, const T*, std::span<const std::int64_t>, \
+                          T*, std::span<const std::int64_t>);                                                         \
+  template void axpy<T>(std::int64_t, T, const T*, T*);                                                               \
+  template void scale<T>(std::int64_t, T, T*);                                                                        \
+  template void unary<T>(UnaryOp, std::int64_t, const T*, T*, T);                                                     \
   template void unary_backward<T>(UnaryOp, std::int64_t, const T*, const T*, const T*, T*, T);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

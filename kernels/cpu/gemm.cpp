@@ -5,12 +5,15 @@
 namespace gn::cpu {
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          const T* B, T beta, T* C) {
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, const T* B,
+          T beta, T* C) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::Map<Mat> c(C, M, N);
   if (K == 0) {  // empty product: Eigen would still read A and B
-    if (beta == T(0)) c.setZero(); else c *= beta;
+    if (beta == T(0))
+      c.setZero();
+    else
+      c *= beta;
     return;
   }
   Eigen::Map<const Mat> a(A, trans_a ? K : M, trans_a ? M : K);
@@ -23,15 +26,19 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
       c.noalias() += alpha * (op_a * op_b);
     }
   };
-  if (!trans_a && !trans_b) run(a, b);
-  else if (!trans_a && trans_b) run(a, b.transpose());
-  else if (trans_a && !trans_b) run(a.transpose(), b);
-  else run(a.transpose(), b.transpose());
+  if (!trans_a && !trans_b)
+    run(a, b);
+  else if (!trans_a && trans_b)
+    run(a, b.transpose());
+  else if (trans_a && !trans_b)
+    run(a.transpose(), b);
+  else
+    run(a.transpose(), b.transpose());
 }
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, const float*,
                           float, float*);
-template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
-                           const double*, double, double*);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, const double*,
+                           double, double*);
 
 }  // namespace gn::cpu

@@ -26,7 +26,8 @@ double gradnorm_weight_grad(int num_tasks, const double* losses, const double* i
   return lgrad;
 }
 
-template <class T> void renormalize_weights(int num_tasks, T* w, double min_weight) {
+template <class T>
+void renormalize_weights(int num_tasks, T* w, double min_weight) {
   double total = 0;
   for (int i = 0; i < num_tasks; ++i) {
     GN_CHECK(std::isfinite(static_cast<double>(w[i])), "renormalize_weights: weight {} is {}", i,

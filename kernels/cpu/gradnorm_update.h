@@ -9,11 +9,11 @@
 // (sign(0) = 0: a task exactly on target gets no push.)
 namespace gn::cpu {
 
-struct GradNormTerms {  // each array has T entries; all outputs overwrite
-  double* loss_ratio;   // Ltilde_i
-  double* inverse_rate; // r_i
-  double* target;       // mean(G) * r_i^alpha
-  double* weight_grad;  // dLgrad/dw_i
+struct GradNormTerms {   // each array has T entries; all outputs overwrite
+  double* loss_ratio;    // Ltilde_i
+  double* inverse_rate;  // r_i
+  double* target;        // mean(G) * r_i^alpha
+  double* weight_grad;   // dLgrad/dw_i
 };
 
 // losses, initial_losses: L_i(t), L_i(0); weighted_norms: G_i; weights: w_i (> 0). Returns Lgrad.
@@ -22,6 +22,7 @@ double gradnorm_weight_grad(int num_tasks, const double* losses, const double* i
 
 // Keeps every weight strictly positive and the sum equal to T: w_i <- max(w_i, min_weight), then
 // w_i <- w_i * T / sum_j w_j. Non-finite weights are an error (thrown).
-template <class T> void renormalize_weights(int num_tasks, T* w, double min_weight);
+template <class T>
+void renormalize_weights(int num_tasks, T* w, double min_weight);
 
 }  // namespace gn::cpu

@@ -9,7 +9,8 @@
 
 namespace gn::cpu {
 
-template <class T> double mse(std::int64_t n, const T* pred, const T* target) {
+template <class T>
+double mse(std::int64_t n, const T* pred, const T* target) {
   // Fixed-order blocked sum, like sum_all, so the loss does not depend on the thread count.
   const std::int64_t blocks = (n + kReduceBlock - 1) / kReduceBlock;
   double total = 0;
@@ -24,7 +25,8 @@ template <class T> double mse(std::int64_t n, const T* pred, const T* target) {
   return n > 0 ? total / static_cast<double>(n) : 0.0;
 }
 
-template <class T> void mse_backward(std::int64_t n, const T* pred, const T* target, T scale, T* grad) {
+template <class T>
+void mse_backward(std::int64_t n, const T* pred, const T* target, T scale, T* grad) {
   const T k = n > 0 ? T(2) * scale / static_cast<T>(n) : T(0);
   for (std::int64_t i = 0; i < n; ++i) grad[i] = k * (pred[i] - target[i]);
 }
@@ -59,8 +61,8 @@ double cross_entropy(std::int64_t N, std::int64_t C, std::int64_t S, const T* lo
 }
 
 template <class T>
-void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, const T* logits,
-                            const std::int64_t* labels, std::int64_t ignore_index, T scale, T* grad) {
+void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, const T* logits, const std::int64_t* labels,
+                            std::int64_t ignore_index, T scale, T* grad) {
   for (std::int64_t n = 0; n < N; ++n)
     for (std::int64_t s = 0; s < S; ++s) {
       const std::int64_t label = labels[n * S + s];
@@ -82,13 +84,13 @@ void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, cons
     }
 }
 
-#define GN_INSTANTIATE(T)                                                                                   \
-  template double mse<T>(std::int64_t, const T*, const T*);                                                 \
-  template void mse_backward<T>(std::int64_t, const T*, const T*, T, T*);                                   \
-  template double cross_entropy<T>(std::int64_t, std::int64_t, std::int64_t, const T*, const std::int64_t*, \
-                                   std::int64_t, std::int64_t*);                                           \
-  template void cross_entropy_backward<T>(std::int64_t, std::int64_t, std::int64_t, const T*,               \
-                                          const std::int64_t*, std::int64_t, T, T*);
+#define GN_INSTANTIATE(T)                                                                                          \
+  template double mse<T>(std::int64_t, const T*, const T*);                                                        \
+  template void mse_backward<T>(std::int64_t, const T*, const T*, T, T*);                                          \
+  template double cross_entropy<T>(std::int64_t, std::int64_t, std::int64_t, const T*, const std::int64_t*,        \
+                                   std::int64_t, std::int64_t*);                                                   \
+  template void cross_entropy_backward<T>(std::int64_t, std::int64_t, std::int64_t, const T*, const std::int64_t*, \
+                                          std::int64_t, T, T*);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)
 #undef GN_INSTANTIATE

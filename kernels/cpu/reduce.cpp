@@ -6,7 +6,8 @@
 
 namespace gn::cpu {
 
-template <class T> double sum_all(std::int64_t n, const T* x) {
+template <class T>
+double sum_all(std::int64_t n, const T* x) {
   const std::int64_t blocks = (n + kReduceBlock - 1) / kReduceBlock;
   std::vector<double> partial(static_cast<std::size_t>(blocks));
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
@@ -21,7 +22,8 @@ template <class T> double sum_all(std::int64_t n, const T* x) {
   return total;
 }
 
-template <class T> void sum_axis(std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T* out) {
+template <class T>
+void sum_axis(std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T* out) {
   if (inner == 1) {
 #pragma omp parallel for schedule(static) if (outer * n > kParallelGrain)
     for (std::int64_t o = 0; o < outer; ++o) {
@@ -55,9 +57,9 @@ void broadcast_axis(std::int64_t outer, std::int64_t n, std::int64_t inner, cons
       for (std::int64_t i = 0; i < inner; ++i) out[(o * n + k) * inner + i] = x[o * inner + i] * s;
 }
 
-#define GN_INSTANTIATE(T)                                                                                 \
-  template double sum_all<T>(std::int64_t, const T*);                                                     \
-  template void sum_axis<T>(std::int64_t, std::int64_t, std::int64_t, const T*, T*);                      \
+#define GN_INSTANTIATE(T)                                                            \
+  template double sum_all<T>(std::int64_t, const T*);                                \
+  template void sum_axis<T>(std::int64_t, std::int64_t, std::int64_t, const T*, T*); \
   template void broadcast_axis<T>(std::int64_t, std::int64_t, std::int64_t, const T*, T, T*);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

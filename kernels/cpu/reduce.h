@@ -7,10 +7,12 @@ namespace gn::cpu {
 
 // Sum of n elements. Blocks of kReduceBlock are summed in parallel, then the block sums in order.
 inline constexpr std::int64_t kReduceBlock = 4096;
-template <class T> double sum_all(std::int64_t n, const T* x);
+template <class T>
+double sum_all(std::int64_t n, const T* x);
 
 // x viewed as (outer, n, inner) -> out (outer, inner) = sum over the middle axis; overwrites out.
-template <class T> void sum_axis(std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T* out);
+template <class T>
+void sum_axis(std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T* out);
 
 // out (outer, n, inner) = x (outer, inner) broadcast along the middle axis, times s; overwrites out.
 template <class T>

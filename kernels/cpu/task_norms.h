@@ -8,9 +8,10 @@
 
 namespace gn::cpu {
 
-template <class T> struct TaskPiece {
-  int task;           // which of the T outputs this piece adds into
-  const T* data;      // n contiguous elements
+template <class T>
+struct TaskPiece {
+  int task;       // which of the T outputs this piece adds into
+  const T* data;  // n contiguous elements
   std::int64_t n;
 };
 

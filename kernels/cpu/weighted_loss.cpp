@@ -40,8 +40,8 @@ void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T
 
 template void combine_task_blocks<float>(std::int64_t, int, std::int64_t, const float*, const float*, float*);
 template void combine_task_blocks<double>(std::int64_t, int, std::int64_t, const double*, const double*, double*);
-template void multitask_mse<float>(int, std::int64_t, const float* const*, const float* const*, const float*,
-                                   double*, float* const*);
+template void multitask_mse<float>(int, std::int64_t, const float* const*, const float* const*, const float*, double*,
+                                   float* const*);
 template void multitask_mse<double>(int, std::int64_t, const double* const*, const double* const*, const double*,
                                     double*, double* const*);
 

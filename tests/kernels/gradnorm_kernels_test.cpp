@@ -3,8 +3,8 @@
 
 #include <cmath>
 #include <cstring>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "core/rng.h"

@@ -1,5 +1,7 @@
 // GradNorm's update: closed-form weight gradient vs finite differences, invariants, alpha = 0 balancing,
 // L_i(0) policies, error cases.
+#include "multitask/gradnorm.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 #include "core/rng.h"
 #include "kernels/cpu/gradnorm_update.h"
 #include "model_fixture.h"
-#include "multitask/gradnorm.h"
 #include "multitask/step.h"
 #include "multitask/uncertainty.h"
 #include "nn/sgd.h"
@@ -20,7 +21,8 @@ namespace {
 using namespace testing_support;
 
 // Lgrad(w) with the targets held at the values computed at w0 (the paper differentiates only through G).
-double lgrad_fixed_targets(const std::vector<double>& w, const std::vector<double>& g, const std::vector<double>& target) {
+double lgrad_fixed_targets(const std::vector<double>& w, const std::vector<double>& g,
+                           const std::vector<double>& target) {
   double s = 0;
   for (std::size_t i = 0; i < w.size(); ++i) s += std::abs(w[i] * g[i] - target[i]);
   return s;

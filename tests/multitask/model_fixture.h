@@ -51,7 +51,8 @@ inline double max_abs_diff(const std::vector<Tensor>& a, const std::vector<Tenso
   double worst = 0;
   for (std::size_t k = 0; k < a.size(); ++k) {
     const auto va = a[k].to_vector(), vb = b[k].to_vector();
-    for (std::size_t j = 0; j < va.size(); ++j) worst = std::max(worst, std::abs(va[j] - vb[j]) / (1 + std::abs(vb[j])));
+    for (std::size_t j = 0; j < va.size(); ++j)
+      worst = std::max(worst, std::abs(va[j] - vb[j]) / (1 + std::abs(vb[j])));
   }
   return worst;
 }

@@ -17,7 +17,8 @@ using namespace testing_support;
 
 void expect_vectors_near(const std::vector<double>& a, const std::vector<double>& b, double rtol, const char* what) {
   ASSERT_EQ(a.size(), b.size()) << what;
-  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rtol * (1 + std::abs(b[i]))) << what << "[" << i << "]";
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], b[i], rtol * (1 + std::abs(b[i]))) << what << "[" << i << "]";
 }
 
 void run_fast_vs_naive(const std::string& method, double alpha) {
@@ -80,7 +81,8 @@ TEST(StepOracle, AutogradLossPathEqualsFusedMsePath) {
   auto a = tiny_model(p, 5), b = tiny_model(p, 5);
   multitask::WeightingConfig cfg;
   cfg.gradnorm.alpha = 1.0;
-  auto wa = multitask::make_weighting("gradnorm", p.tasks, cfg), wb = multitask::make_weighting("gradnorm", p.tasks, cfg);
+  auto wa = multitask::make_weighting("gradnorm", p.tasks, cfg),
+       wb = multitask::make_weighting("gradnorm", p.tasks, cfg);
   nn::SGD opt_a(a->parameters(), 0.01), opt_b(b->parameters(), 0.01);
   multitask::MultitaskStep fused(*a, *wa, opt_a);
   std::vector<multitask::LossFn> losses(p.tasks, [](const Tensor& pr, const Tensor& y) { return mse_loss(pr, y); });

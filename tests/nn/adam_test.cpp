@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "error_of.h"
 
 namespace gn::nn {
 namespace {
@@ -98,15 +99,6 @@ TEST(Adam, SkippedParameterKeepsItsOwnStepCount) {
   // b's first update has t = 1: bias correction makes it lr * sign(g), exactly like a's first step.
   expect_near(b.to_vector(), {0.9, -2.1, 3.1}, 1e-8);
   EXPECT_EQ(opt.exp_avg()[1].raw_data(), m_storage);
-}
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(Adam, BadArgumentsNameTheValue) {

@@ -12,18 +12,10 @@
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/rng.h"
+#include "error_of.h"
 
 namespace gn::nn {
 namespace {
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // y[b][o] = sum_k x[b][k] w[o][k] + bias[o], summed in double.
 void check_against_naive_loop(bool with_bias) {

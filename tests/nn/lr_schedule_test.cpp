@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "error_of.h"
 #include "nn/sgd.h"
 
 namespace gn::nn {
@@ -35,15 +36,6 @@ TEST(StepLR, RecomputesFromBaseSoLongRunsDoNotDrift) {
   StepLR sched(opt, 1, 0.5);
   for (int t = 0; t < 40; ++t) sched.step();
   EXPECT_EQ(opt.lr(), std::ldexp(1.0, -40));  // exactly 0.5^40
-}
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(StepLR, BadArgumentsNameTheValue) {

@@ -8,6 +8,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "error_of.h"
 
 namespace gn::nn {
 namespace {
@@ -107,15 +108,6 @@ TEST(SGD, StateIsAllocatedOnceAndStepsFollowBackward) {
   // buf3 = 0.5 * 2 p0 + 0 = p0, p3 = -0.25 p0.
   expect_near(p.to_vector(), {-0.25, 0.5, -0.75}, kTol);
   EXPECT_TRUE(SGD({p}, 0.1).momentum_buffers().empty());
-}
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(SGD, BadArgumentsNameTheValue) {

@@ -47,7 +47,10 @@ def parse_args():
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--steps", type=int, default=300, help="timed steps")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op (OpenMP) threads")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="OpenBLAS threads (default 1: see below)")
     p.add_argument("--alpha", type=float, default=0.12)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", nargs="+", choices=VARIANTS,
@@ -58,19 +61,21 @@ def parse_args():
     args = p.parse_args()
     args.tasks = args.tasks or [2, 10]
     if min(args.tasks) < 1 or args.batch < 1 or args.steps < 1 \
-            or args.warmup < 1 or args.threads < 1:
-        p.error("--tasks, --batch, --steps, --warmup and --threads "
+            or args.warmup < 1 or min(args.threads, args.blas_threads) < 1:
+        p.error("--tasks, --batch, --steps, --warmup and the thread counts "
                 "must be >= 1")
     return args
 
 
 # Must happen before torch is imported: Debian's torch calls the system BLAS
-# (OpenBLAS via alternatives), whose thread pool torch.set_num_threads does
-# not control.
+# (OpenBLAS via alternatives), whose own thread pool torch.set_num_threads
+# does not control. With both pools at 2 threads on a 2-core machine they
+# spin against each other (measured ~5x slower steps), so BLAS defaults to 1.
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+    os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.blas_threads)
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -285,10 +290,12 @@ def time_variant(variant, tasks, args):
 def main(args):
     torch.set_num_threads(args.threads)
     common = {"threads": torch.get_num_threads(),
+              "blas_threads": args.blas_threads,
               "torch_version": torch.__version__, "blas": blas_info()}
     table = sys.stderr if args.json else sys.stdout
     print(f"torch {torch.__version__}, threads {common['threads']}, "
-          f"BLAS {common['blas']}", file=table)
+          f"BLAS threads {args.blas_threads}, BLAS {common['blas']}",
+          file=table)
     print(f"{'T':>3} {'variant':<22} {'median ms':>10} {'p10 ms':>9} "
           f"{'p90 ms':>9} {'vs equal':>9}", file=table)
     for tasks in args.tasks:

@@ -3,9 +3,11 @@
 #include <cstdint>
 #include <span>
 
+#include "kernels/op_kinds.h"
+
 namespace gn::cpu {
 
-enum class BinaryOp { Add, Sub, Mul, Div };
+using ::gn::BinaryOp;
 
 // out = a (op) b with broadcasting. out_shape has ndim <= 8 axes; a_strides/b_strides give, per output
 // axis, the element stride of a/b along it (0 where that operand is broadcast). out is contiguous.
@@ -20,7 +22,7 @@ void axpy(std::int64_t n, T alpha, const T* b, T* a);
 template <class T>
 void scale(std::int64_t n, T s, T* a);
 
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Relu, Tanh, Sigmoid, Pow };
+using ::gn::UnaryOp;
 
 // y = f(x) over n elements; `p` is the exponent for Pow.
 template <class T>

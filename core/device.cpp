@@ -20,6 +20,14 @@ std::string cuda_unavailable_reason() {
 
 bool cuda_available() { return cuda_unavailable_reason().empty(); }
 
+void synchronize(Device d) {
+#ifdef GN_WITH_CUDA
+  if (d.is_cuda()) cuda::synchronize();
+#else
+  GN_CHECK(d.is_cpu(), "synchronize({}): {}", to_string(d), cuda_unavailable_reason());
+#endif
+}
+
 Device parse_device(const std::string& spec) {
   if (spec == "cpu") return cpu_device();
   if (spec == "auto") return cuda_available() ? cuda_device(0) : cpu_device();

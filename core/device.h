@@ -24,5 +24,7 @@ std::string cuda_unavailable_reason();
 // Parses "auto" | "cpu" | "cuda" | "cuda:N"; "auto" picks CUDA when available. Throws on bad input or
 // when "cuda" is asked for and unavailable.
 Device parse_device(const std::string& spec);
+// Waits until the device has finished all queued work (a no-op on the CPU). For timers and logging.
+void synchronize(Device d);
 
 }  // namespace gn

@@ -2,7 +2,6 @@
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
-#include "kernels/cpu/elementwise.h"
 
 namespace gn {
 namespace {
@@ -19,15 +18,14 @@ std::vector<std::int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   return strides;
 }
 
-Tensor binary_forward(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_same_dtype_device(a, b, name);
   check_floating(a, name);
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
-  if (backend_of(a) == Backend::CUDA) no_cuda_kernel(name);
   const auto as = broadcast_strides(a.shape(), out_shape), bs = broadcast_strides(b.shape(), out_shape);
   GN_DISPATCH_FLOAT(a.dtype(), name, [&] {
-    cpu::binary<scalar_t>(op, a.data<scalar_t>(), as, b.data<scalar_t>(), bs, out.data<scalar_t>(), out_shape);
+    dispatch::binary<scalar_t>(a.device(), op, a.data<scalar_t>(), as, b.data<scalar_t>(), bs, out.data<scalar_t>(), out_shape);
   });
   return out;
 }
@@ -49,21 +47,21 @@ Tensor sum_to(Tensor g, const Shape& shape) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::BinaryOp::Add, a, b, "add");
+  Tensor out = binary_forward(BinaryOp::Add, a, b, "add");
   return record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
     return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
   });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::BinaryOp::Sub, a, b, "sub");
+  Tensor out = binary_forward(BinaryOp::Sub, a, b, "sub");
   return record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape(), nb = b.requires_grad()](const Tensor& g) {
     return std::vector<Tensor>{sum_to(g, sa), nb ? sum_to(neg(g), sb) : Tensor()};
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::BinaryOp::Mul, a, b, "mul");
+  Tensor out = binary_forward(BinaryOp::Mul, a, b, "mul");
   return record(out, "mul", {a, b},
                 [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
                   return std::vector<Tensor>{na ? sum_to(mul(g, b), a.shape()) : Tensor(),
@@ -72,7 +70,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::BinaryOp::Div, a, b, "div");
+  Tensor out = binary_forward(BinaryOp::Div, a, b, "div");
   return record(out, "div", {a, b},
                 [a = a.detach(), b = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](const Tensor& g) {
                   // d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2
@@ -99,17 +97,15 @@ void add_(Tensor& a, const Tensor& b) { axpy_(a, 1.0, b); }
 
 void axpy_(Tensor& a, double alpha, const Tensor& b) {
   check_inplace(a, b, "axpy_");
-  if (backend_of(a) == Backend::CUDA) no_cuda_kernel("axpy_");
   GN_DISPATCH_FLOAT(a.dtype(), "axpy_", [&] {
-    cpu::axpy<scalar_t>(a.numel(), static_cast<scalar_t>(alpha), b.data<scalar_t>(), a.data<scalar_t>());
+    dispatch::axpy<scalar_t>(a.device(), a.numel(), static_cast<scalar_t>(alpha), b.data<scalar_t>(), a.data<scalar_t>());
   });
 }
 
 void scale_(Tensor& a, double s) {
   check_floating(a, "scale_");
-  if (backend_of(a) == Backend::CUDA) no_cuda_kernel("scale_");
   GN_DISPATCH_FLOAT(a.dtype(), "scale_",
-                    [&] { cpu::scale<scalar_t>(a.numel(), static_cast<scalar_t>(s), a.data<scalar_t>()); });
+                    [&] { dispatch::scale<scalar_t>(a.device(), a.numel(), static_cast<scalar_t>(s), a.data<scalar_t>()); });
 }
 
 }  // namespace gn

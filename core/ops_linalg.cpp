@@ -1,20 +1,16 @@
 // matmul and linear (fused GEMM + bias); backward is two GEMMs (and a column sum for the bias).
-#include <cstring>
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/reduce.h"
 
 namespace gn {
 namespace {
 // C = op(A) op(B) with overwrite; all row-major.
 void gemm_into(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const Tensor& A, const Tensor& B,
                Tensor& C, double beta, const char* op) {
-  if (backend_of(A) == Backend::CUDA) no_cuda_kernel(op);
   GN_DISPATCH_FLOAT(A.dtype(), op, [&] {
-    cpu::gemm<scalar_t>(ta, tb, M, N, K, scalar_t(1), A.data<scalar_t>(), B.data<scalar_t>(),
+    dispatch::gemm<scalar_t>(A.device(), ta, tb, M, N, K, scalar_t(1), A.data<scalar_t>(), B.data<scalar_t>(),
                         static_cast<scalar_t>(beta), C.data<scalar_t>());
   });
 }
@@ -56,11 +52,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     GN_CHECK(bias.shape() == Shape{out_f}, "linear: bias has shape {}, expected ({},)", to_string(bias.shape()), out_f);
   }
   Tensor y = Tensor::empty({B, out_f}, x.dtype(), x.device());
-  if (backend_of(x) == Backend::CUDA) no_cuda_kernel("linear");
   double beta = 0.0;
   if (bias.defined()) {  // y starts as the bias in every row; the GEMM then accumulates x W^T
-    const std::size_t row = bias.nbytes();
-    for (std::int64_t r = 0; r < B; ++r) std::memcpy(static_cast<char*>(y.raw_data()) + r * row, bias.raw_data(), row);
+    GN_DISPATCH_FLOAT(x.dtype(), "linear", [&] {
+      dispatch::broadcast_axis<scalar_t>(x.device(), 1, B, out_f, bias.data<scalar_t>(), scalar_t(1),
+                                         y.data<scalar_t>());
+    });
     beta = 1.0;
   }
   gemm_into(false, true, B, out_f, in, x, weight, y, beta, "linear");

@@ -2,7 +2,6 @@
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
-#include "kernels/cpu/loss.h"
 
 namespace gn {
 
@@ -11,19 +10,18 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target) {
   check_floating(pred, "mse_loss");
   GN_CHECK(pred.shape() == target.shape(), "mse_loss: prediction {} and target {} differ in shape",
            to_string(pred.shape()), to_string(target.shape()));
-  if (backend_of(pred) == Backend::CUDA) no_cuda_kernel("mse_loss");
   Tensor out = Tensor::empty({}, pred.dtype(), pred.device());
   GN_DISPATCH_FLOAT(pred.dtype(), "mse_loss", [&] {
-    out.data<scalar_t>()[0] =
-        static_cast<scalar_t>(cpu::mse(pred.numel(), pred.data<scalar_t>(), target.data<scalar_t>()));
+    dispatch::mse<scalar_t>(pred.device(), pred.numel(), pred.data<scalar_t>(), target.data<scalar_t>(),
+                            out.data<scalar_t>());
   });
   return record(out, "mse_loss", {pred, target},
                 [p = pred.detach(), t = target.detach(), np = pred.requires_grad(),
                  nt = target.requires_grad()](const Tensor& g) {
                   Tensor gp = Tensor::empty(p.shape(), p.dtype(), p.device());
                   GN_DISPATCH_FLOAT(p.dtype(), "mse_loss backward", [&] {
-                    cpu::mse_backward<scalar_t>(p.numel(), p.data<scalar_t>(), t.data<scalar_t>(),
-                                                g.data<scalar_t>()[0], gp.data<scalar_t>());
+                    dispatch::mse_backward<scalar_t>(p.device(), p.numel(), p.data<scalar_t>(), t.data<scalar_t>(),
+                                                     g.data<scalar_t>(), gp.data<scalar_t>());
                   });
                   return std::vector<Tensor>{np ? gp : Tensor(), nt ? neg(gp) : Tensor()};
                 });
@@ -41,22 +39,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, std::int64_t ig
   GN_CHECK(ls.size() >= 2 && labels.shape() == expect_labels,
            "cross_entropy: logits {} need labels of shape {} (logits are (N, C) or (N, C, d1, ...)), got {}",
            to_string(ls), ls.size() >= 2 ? to_string(expect_labels) : "(N, ...)", to_string(labels.shape()));
-  if (backend_of(logits) == Backend::CUDA) no_cuda_kernel("cross_entropy");
   const std::int64_t N = ls[0], C = ls[1], S = logits.numel() / std::max<std::int64_t>(N * C, 1);
   Tensor out = Tensor::empty({}, logits.dtype(), logits.device());
-  std::int64_t counted = 0;
+  // The number of counted positions stays where the loss is (device memory on CUDA) for the backward.
+  Tensor counted = Tensor::empty({}, DType::Int64, logits.device());
   GN_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {
-    const double total = cpu::cross_entropy<scalar_t>(N, C, S, logits.data<scalar_t>(), labels.data<std::int64_t>(),
-                                                      ignore_index, &counted);
-    out.data<scalar_t>()[0] = static_cast<scalar_t>(counted > 0 ? total / static_cast<double>(counted) : 0.0);
+    dispatch::cross_entropy<scalar_t>(logits.device(), N, C, S, logits.data<scalar_t>(), labels.data<std::int64_t>(),
+                                      ignore_index, out.data<scalar_t>(), counted.data<std::int64_t>());
   });
   return record(
       out, "cross_entropy", {logits}, [z = logits.detach(), labels, ignore_index, N, C, S, counted](const Tensor& g) {
         Tensor gz = Tensor::empty(z.shape(), z.dtype(), z.device());
         GN_DISPATCH_FLOAT(z.dtype(), "cross_entropy backward", [&] {
-          const scalar_t scale = counted > 0 ? g.data<scalar_t>()[0] / static_cast<scalar_t>(counted) : scalar_t(0);
-          cpu::cross_entropy_backward<scalar_t>(N, C, S, z.data<scalar_t>(), labels.data<std::int64_t>(), ignore_index,
-                                                scale, gz.data<scalar_t>());
+          dispatch::cross_entropy_backward<scalar_t>(z.device(), N, C, S, z.data<scalar_t>(),
+                                                     labels.data<std::int64_t>(), ignore_index, g.data<scalar_t>(),
+                                                     counted.data<std::int64_t>(), gz.data<scalar_t>());
         });
         return std::vector<Tensor>{gz};
       });

@@ -2,7 +2,6 @@
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
-#include "kernels/cpu/reduce.h"
 
 namespace gn {
 namespace {
@@ -20,22 +19,18 @@ AxisView view_around(const Shape& s, int axis) {
 // scale * sum over the middle axis of (outer, n, inner); backward broadcasts g * scale back.
 Tensor reduce_middle(const Tensor& x, AxisView v, Shape out_shape, double scale, const char* name) {
   check_floating(x, name);
-  if (backend_of(x) == Backend::CUDA) no_cuda_kernel(name);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   GN_DISPATCH_FLOAT(x.dtype(), name, [&] {
-    auto* o = out.data<scalar_t>();
-    if (v.outer == 1 && v.inner == 1) {
-      o[0] = static_cast<scalar_t>(scale * cpu::sum_all(v.n, x.data<scalar_t>()));
-    } else {
-      cpu::sum_axis<scalar_t>(v.outer, v.n, v.inner, x.data<scalar_t>(), o);
-      if (scale != 1.0)
-        for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = static_cast<scalar_t>(o[i] * scale);
-    }
+    const auto s = static_cast<scalar_t>(scale);
+    if (v.outer == 1 && v.inner == 1)
+      dispatch::sum_all<scalar_t>(x.device(), v.n, x.data<scalar_t>(), s, out.data<scalar_t>());
+    else
+      dispatch::sum_axis<scalar_t>(x.device(), v.outer, v.n, v.inner, x.data<scalar_t>(), s, out.data<scalar_t>());
   });
   return record(out, name, {x}, [in_shape = x.shape(), v, scale, name](const Tensor& g) {
     Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());
     GN_DISPATCH_FLOAT(g.dtype(), name, [&] {
-      cpu::broadcast_axis<scalar_t>(v.outer, v.n, v.inner, g.data<scalar_t>(), static_cast<scalar_t>(scale),
+      dispatch::broadcast_axis<scalar_t>(g.device(), v.outer, v.n, v.inner, g.data<scalar_t>(), static_cast<scalar_t>(scale),
                                     gx.data<scalar_t>());
     });
     return std::vector<Tensor>{gx};

@@ -4,7 +4,6 @@
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
-#include "kernels/cpu/copy.h"
 
 namespace gn {
 namespace {
@@ -71,9 +70,8 @@ Tensor slice(const Tensor& x, std::int64_t begin, std::int64_t end) {
   Tensor out = view_of(x, begin * row, shape);
   return record(out, "slice", {x}, [in_shape = x.shape(), begin, row](const Tensor& g) {
     Tensor gx = Tensor::zeros(in_shape, g.dtype(), g.device());
-    if (backend_of(g) == Backend::CUDA) no_cuda_kernel("slice backward");
     const std::size_t elem = dtype_size(g.dtype());
-    cpu::copy_rows(1, g.numel(), elem, g.raw_data(), 0, static_cast<char*>(gx.raw_data()) + begin * row * elem, 0);
+    dispatch::copy_rows(g.device(), 1, g.numel(), elem, g.raw_data(), 0, static_cast<char*>(gx.raw_data()) + begin * row * elem, 0);
     return std::vector<Tensor>{gx};
   });
 }
@@ -82,14 +80,13 @@ Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
   check_defined(x, "transpose", "input");
   const int a0 = normalize_axis(axis0, x.shape().size(), "transpose");
   const int a1 = normalize_axis(axis1, x.shape().size(), "transpose");
-  if (backend_of(x) == Backend::CUDA) no_cuda_kernel("transpose");
   Shape out_shape = x.shape();
   std::swap(out_shape[a0], out_shape[a1]);
   std::vector<std::int64_t> in_strides(x.shape().size());
   for (std::int64_t k = x.dim() - 1, stride = 1; k >= 0; stride *= x.shape()[k], --k) in_strides[k] = stride;
   std::swap(in_strides[a0], in_strides[a1]);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  cpu::strided_copy(dtype_size(x.dtype()), x.raw_data(), in_strides, out.raw_data(), out_shape);
+  dispatch::strided_copy(x.device(), dtype_size(x.dtype()), x.raw_data(), in_strides, out.raw_data(), out_shape);
   return record(out, "transpose", {x}, [a0, a1](const Tensor& g) { return std::vector<Tensor>{transpose(g, a0, a1)}; });
 }
 
@@ -110,7 +107,6 @@ Tensor concat(std::span<const Tensor> xs, std::int64_t axis) {
              to_string(got), to_string(first.shape()), a);
     out_shape[a] += got[a];
   }
-  if (backend_of(first) == Backend::CUDA) no_cuda_kernel("concat");
   Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
   const std::int64_t outer = outer_of(out_shape, a), inner = inner_of(out_shape, a);
   const std::size_t elem = dtype_size(first.dtype());
@@ -118,7 +114,7 @@ Tensor concat(std::span<const Tensor> xs, std::int64_t axis) {
   std::vector<std::int64_t> sizes;
   for (const auto& x : xs) {
     const std::int64_t width = x.shape()[a] * inner;
-    cpu::copy_rows(outer, width, elem, x.raw_data(), width, static_cast<char*>(out.raw_data()) + offset * elem,
+    dispatch::copy_rows(x.device(), outer, width, elem, x.raw_data(), width, static_cast<char*>(out.raw_data()) + offset * elem,
                    out_shape[a] * inner);
     offset += width;
     sizes.push_back(x.shape()[a]);
@@ -132,7 +128,6 @@ std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, 
   const std::int64_t total = std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0});
   GN_CHECK(total == x.shape()[a], "split: sizes add up to {}, but axis {} of shape {} has {}", total, a,
            to_string(x.shape()), x.shape()[a]);
-  if (backend_of(x) == Backend::CUDA) no_cuda_kernel("split");
   const std::int64_t outer = outer_of(x.shape(), a), inner = inner_of(x.shape(), a);
   const std::size_t elem = dtype_size(x.dtype());
   std::vector<Tensor> outs;
@@ -143,11 +138,11 @@ std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, 
     shape[a] = size;
     Tensor out = Tensor::empty(shape, x.dtype(), x.device());
     const std::int64_t width = size * inner, row = x.shape()[a] * inner;
-    cpu::copy_rows(outer, width, elem, static_cast<const char*>(x.raw_data()) + offset * elem, row, out.raw_data(),
+    dispatch::copy_rows(x.device(), outer, width, elem, static_cast<const char*>(x.raw_data()) + offset * elem, row, out.raw_data(),
                    width);
     outs.push_back(record(out, "split", {x}, [in_shape = x.shape(), outer, width, row, offset, elem](const Tensor& g) {
       Tensor gx = Tensor::zeros(in_shape, g.dtype(), g.device());
-      cpu::copy_rows(outer, width, elem, g.raw_data(), width, static_cast<char*>(gx.raw_data()) + offset * elem, row);
+      dispatch::copy_rows(g.device(), outer, width, elem, g.raw_data(), width, static_cast<char*>(gx.raw_data()) + offset * elem, row);
       return std::vector<Tensor>{gx};
     }));
     offset += width;

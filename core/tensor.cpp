@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/autograd.h"
+#include "core/dispatch.h"
 #include "core/ops.h"
 #include "core/rng.h"
 #ifdef GN_WITH_CUDA
@@ -185,21 +186,16 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(double value) {
   const std::int64_t n = numel();
-  if (device().is_cpu()) {
-    switch (dtype()) {
-      case DType::Float32:
-        std::fill_n(data<float>(), n, static_cast<float>(value));
-        break;
-      case DType::Float64:
-        std::fill_n(data<double>(), n, value);
-        break;
-      case DType::Int64:
-        std::fill_n(data<std::int64_t>(), n, static_cast<std::int64_t>(value));
-        break;
-    }
-    return;
+  switch (dtype()) {
+    case DType::Float32:
+      return dispatch::fill<float>(device(), n, static_cast<float>(value), data<float>());
+    case DType::Float64:
+      return dispatch::fill<double>(device(), n, value, data<double>());
+    case DType::Int64:
+      if (!device().is_cpu()) return copy_(full(shape(), value, dtype(), cpu_device()));  // labels: filled on the host
+      std::fill_n(data<std::int64_t>(), n, static_cast<std::int64_t>(value));
+      return;
   }
-  copy_(full(shape(), value, dtype(), cpu_device()));
 }
 
 // ---- views ----

@@ -35,13 +35,15 @@ void MultitaskStep::ensure_buffers(std::int64_t B, std::int64_t D, std::int64_t 
   loss_grads_.clear();
 }
 
-StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets) {
+StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, [[maybe_unused]] bool want_stats) {
   const int T = model_.num_tasks();
   GN_CHECK(static_cast<int>(targets.size()) == T, "step: {} targets for {} tasks", targets.size(), T);
-  if (backend_of(x) == Backend::CUDA) no_cuda_kernel("multitask step");
+  GN_CHECK(x.device().is_cpu(), "multitask step: the CUDA path of the step is not written yet");
   StepStats stats;
   stats.step = step_++;
   stats.weights = weighting_.weights();
+  if (weight_sum_.empty()) weight_sum_.assign(T, 0.0);
+  for (int i = 0; i < T; ++i) weight_sum_[i] += stats.weights[i];
   optimizer_.zero_grad();
 
   // 1. Trunk forward once, cut at z.
@@ -70,6 +72,15 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets) 
   backward(z, combined_);
   optimizer_.step();
   return stats;
+}
+
+std::vector<double> MultitaskStep::current_weights() const { return weighting_.weights(); }
+
+std::vector<double> MultitaskStep::mean_weights() const {
+  std::vector<double> mean = weight_sum_;
+  for (auto& v : mean) v /= static_cast<double>(std::max<std::int64_t>(step_, 1));
+  if (mean.empty()) mean = weighting_.weights();  // no step taken yet
+  return mean;
 }
 
 std::vector<double> MultitaskStep::head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets,

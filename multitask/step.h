@@ -29,9 +29,15 @@ class MultitaskStep {
   MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer,
                 std::vector<LossFn> losses = {});
 
-  // One training step on a batch: x (B, in), targets[i] shaped like head i's prediction.
-  StepStats step(const Tensor& x, std::span<const Tensor> targets);
+  // One training step on a batch: x (B, in), targets[i] shaped like head i's prediction. On the CPU the
+  // returned stats are always complete. On CUDA every value stays on the device unless `want_stats` is
+  // true: then the step reads losses, norms, weights and the GradNorm internals back (a sync point).
+  StepStats step(const Tensor& x, std::span<const Tensor> targets, bool want_stats = true);
   std::int64_t steps_taken() const { return step_; }
+  // w(t+1), the weights the next step will use (a host read on CUDA).
+  std::vector<double> current_weights() const;
+  // E_t[w_i(t)]: the time average of the weights the steps so far trained with (a host read on CUDA).
+  std::vector<double> mean_weights() const;
 
  private:
   std::vector<double> head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets,
@@ -44,6 +50,7 @@ class MultitaskStep {
   nn::Optimizer& optimizer_;
   std::vector<LossFn> losses_;
   std::int64_t step_ = 0;
+  std::vector<double> weight_sum_;  // sum over steps of w(t) (CPU path)
   // Reused every step (no allocation in the steady state):
   Tensor deltas_;                   // (B, T*D): task i's w_i dL_i/dz in columns [i*D, (i+1)*D)
   Tensor stacked_wgrad_;            // (T*D, D_in): task i's grad_W (w_i L_i) in rows [i*D, (i+1)*D)

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/cpu/optim.h"
+#include "core/dispatch.h"
 
 namespace gn::nn {
 
@@ -28,7 +28,7 @@ void Adam::step() {
     const Tensor g = p.grad();
     const std::int64_t t = steps_[i] + 1;
     GN_DISPATCH_FLOAT(p.dtype(), "Adam", [&] {
-      cpu::adam_step<scalar_t>(p.numel(), p.data<scalar_t>(), g.data<scalar_t>(), m_[i].data<scalar_t>(),
+      dispatch::adam_step<scalar_t>(p.device(), p.numel(), p.data<scalar_t>(), g.data<scalar_t>(), m_[i].data<scalar_t>(),
                                v_[i].data<scalar_t>(), static_cast<scalar_t>(lr()), static_cast<scalar_t>(beta1_),
                                static_cast<scalar_t>(beta2_), static_cast<scalar_t>(eps_),
                                static_cast<scalar_t>(weight_decay_), t);

@@ -37,8 +37,6 @@ bool Optimizer::has_grad_to_apply(std::size_t i, const char* kernel) const {
   const Tensor& p = params_[i];
   const Tensor g = p.grad();
   if (!g.defined()) return false;
-  GN_CHECK(p.device().is_cpu(), "{}: no CUDA kernel for {} yet (parameter {} of shape {} is on {})", name_, kernel, i,
-           to_string(p.shape()), to_string(p.device()));
   GN_CHECK(g.dtype() == p.dtype() && g.device() == p.device() && g.shape() == p.shape(),
            "{}: parameter {} is {} {} on {} but its grad is {} {} on {}", name_, i, dtype_name(p.dtype()),
            to_string(p.shape()), to_string(p.device()), dtype_name(g.dtype()), to_string(g.shape()),

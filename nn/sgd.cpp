@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/cpu/optim.h"
+#include "core/dispatch.h"
 
 namespace gn::nn {
 
@@ -23,7 +23,7 @@ void SGD::step() {
     const Tensor& p = ps[i];
     const Tensor g = p.grad();
     GN_DISPATCH_FLOAT(p.dtype(), "SGD", [&] {
-      cpu::sgd_step<scalar_t>(p.numel(), p.data<scalar_t>(), g.data<scalar_t>(),
+      dispatch::sgd_step<scalar_t>(p.device(), p.numel(), p.data<scalar_t>(), g.data<scalar_t>(),
                               buffers_.empty() ? nullptr : buffers_[i].data<scalar_t>(), static_cast<scalar_t>(lr()),
                               static_cast<scalar_t>(momentum_), static_cast<scalar_t>(weight_decay_), !started_[i]);
     });

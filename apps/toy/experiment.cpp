@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/autograd.h"
+#include "core/dispatch.h"
 #include "core/ops.h"
 #include "core/rng.h"
 #include "multitask/model.h"
@@ -24,21 +25,21 @@ using multitask::MultitaskModel;
 // Trunk: 4 ReLU-activated layers of width `hidden`, the 4th being W (the last shared layer); heads: the
 // final ReLU and one affine layer per task (paper, Section 4). Same seed, same initial network.
 std::shared_ptr<MultitaskModel> make_toy_model(std::int64_t in, std::int64_t hidden, std::int64_t out, int tasks,
-                                               std::uint64_t seed) {
+                                               std::uint64_t seed, Device device) {
   Generator gen(seed);
   auto trunk = std::make_shared<nn::Sequential>();
   std::int64_t width = in;
   for (int layer = 0; layer < 3; ++layer) {
-    trunk->push_back(std::make_shared<nn::Linear>(width, hidden, gen));
+    trunk->push_back(std::make_shared<nn::Linear>(width, hidden, gen, true, DType::Float32, device));
     trunk->push_back(std::make_shared<nn::ReLU>());
     width = hidden;
   }
-  auto shared = std::make_shared<nn::Linear>(hidden, hidden, gen);
+  auto shared = std::make_shared<nn::Linear>(hidden, hidden, gen, true, DType::Float32, device);
   std::vector<std::shared_ptr<nn::Module>> heads;
   for (int i = 0; i < tasks; ++i) {
     auto head = std::make_shared<nn::Sequential>();
     head->push_back(std::make_shared<nn::ReLU>());
-    head->push_back(std::make_shared<nn::Linear>(hidden, out, gen));
+    head->push_back(std::make_shared<nn::Linear>(hidden, out, gen, true, DType::Float32, device));
     heads.push_back(head);
   }
   return std::make_shared<MultitaskModel>(trunk, shared, heads);
@@ -74,13 +75,41 @@ void print_trace(const multitask::StepStats& s) {
 
 }  // namespace
 
+namespace {
+
+// A split moved to the device once; each epoch it is shuffled there (one gather), so a batch is a
+// contiguous slice: no per-step copy and no per-step host transfer.
+struct DeviceSplit {
+  Tensor x;
+  std::vector<Tensor> y;
+};
+
+DeviceSplit to_device(const ToySplit& s, Device d) {
+  DeviceSplit out{s.x.to(d), {}};
+  for (const auto& y : s.y) out.y.push_back(y.to(d));
+  return out;
+}
+
+void shuffle_into(const DeviceSplit& src, const Tensor& order, DeviceSplit& dst) {
+  auto gather = [&](const Tensor& from, Tensor& to) {
+    if (!to.defined()) to = Tensor::empty(from.shape(), from.dtype(), from.device());
+    dispatch::gather_rows(from.device(), from.shape()[0], from.shape()[1], dtype_size(from.dtype()), from.raw_data(),
+                          order.data<std::int64_t>(), to.raw_data());
+  };
+  gather(src.x, dst.x);
+  dst.y.resize(src.y.size());
+  for (std::size_t i = 0; i < src.y.size(); ++i) gather(src.y[i], dst.y[i]);
+}
+
+}  // namespace
+
 ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
                      const std::function<void(std::int64_t, std::int64_t)>& progress) {
   const int T = static_cast<int>(data.train.y.size());
   const std::int64_t in = data.train.x.shape()[1], out = data.train.y[0].shape()[1];
   const std::int64_t N = data.train.x.shape()[0];
   GN_CHECK(c.batch >= 1 && c.batch <= N, "--batch {} must be in [1, {}] (the training set size)", c.batch, N);
-  auto model = make_toy_model(in, c.hidden, out, T, c.init_seed);
+  auto model = make_toy_model(in, c.hidden, out, T, c.init_seed, c.device);
   auto weighting = multitask::make_weighting(c.method, T, c.weighting);
   std::unique_ptr<nn::Optimizer> opt;
   if (c.optimizer == "adam")
@@ -93,51 +122,55 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   if (c.lr_decay_steps > 0) schedule = std::make_unique<nn::StepLR>(*opt, c.lr_decay_steps, c.lr_decay);
   multitask::MultitaskStep stepper(*model, *weighting, *opt);
 
+  const DeviceSplit train = to_device(data.train, c.device);
+  const ToySplit test{data.test.x.to(c.device), to_device(data.test, c.device).y};
   ToyRunResult r;
   r.method = c.method;
-  r.initial_test_losses = test_losses(*model, data.test);
+  r.initial_test_losses = test_losses(*model, test);  // test losses are read to the host: log steps only
   auto log_row = [&](std::int64_t step, const std::vector<double>& w, const multitask::StepStats* s) {
     MetricRow row{step,
                   0,
                   w,
                   s ? s->losses : std::vector<double>(T, NAN),
-                  test_losses(*model, data.test),
+                  test_losses(*model, test),
                   s && !s->grad_norms.empty() ? s->grad_norms : std::vector<double>(T, NAN)};
     for (int i = 0; i < T; ++i) row.test_loss_ratio_sum += row.test_losses[i] / r.initial_test_losses[i];
     r.rows.push_back(std::move(row));
   };
-  log_row(0, weighting->weights(), nullptr);
+  log_row(0, stepper.current_weights(), nullptr);
 
   Generator batch_gen(c.batch_seed);
-  std::vector<std::int64_t> order(static_cast<std::size_t>(N)), rows(static_cast<std::size_t>(c.batch));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(N));
   std::iota(order.begin(), order.end(), 0);
   std::int64_t cursor = N;  // forces a shuffle before the first batch
-  Tensor x = Tensor::empty({c.batch, in});
-  std::vector<Tensor> y;
-  for (int i = 0; i < T; ++i) y.push_back(Tensor::empty({c.batch, out}));
+  DeviceSplit shuffled;
+  std::vector<Tensor> y(static_cast<std::size_t>(T));
 
-  std::vector<double> step_ms, weight_sum(static_cast<std::size_t>(T), 0.0);
+  std::vector<double> step_ms;
   step_ms.reserve(static_cast<std::size_t>(c.steps));
   for (std::int64_t t = 0; t < c.steps; ++t) {
-    if (cursor + c.batch > N) {  // new epoch: Fisher-Yates with the seeded generator
+    if (cursor + c.batch > N) {  // new epoch: Fisher-Yates with the seeded generator, then one gather
       for (std::int64_t k = N - 1; k > 0; --k) std::swap(order[k], order[batch_gen.next_u64() % (k + 1)]);
+      shuffle_into(train, Tensor::from_labels(order, {N}, c.device), shuffled);
       cursor = 0;
     }
-    std::copy_n(order.begin() + cursor, c.batch, rows.begin());
+    const Tensor x = shuffled.x.slice(cursor, cursor + c.batch);
+    for (int i = 0; i < T; ++i) y[i] = shuffled.y[i].slice(cursor, cursor + c.batch);
     cursor += c.batch;
-    gather_batch(data.train, rows, x, y);
 
-    for (int i = 0; i < T; ++i) weight_sum[i] += weighting->weights()[i];
+    const bool log_now = (t + 1) % c.log_every == 0 || t + 1 == c.steps;
+    const bool trace_now = t < c.trace && c.method == "gradnorm";
     const auto t0 = std::chrono::steady_clock::now();
-    const multitask::StepStats stats = stepper.step(x, y);
+    const multitask::StepStats stats = stepper.step(x, y, log_now || trace_now);
+    synchronize(c.device);  // the timer measures finished work, not queued launches (a no-op on the CPU)
     step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (schedule) schedule->step();
-    if (t < c.trace && c.method == "gradnorm") print_trace(stats);
-    if ((t + 1) % c.log_every == 0 || t + 1 == c.steps) log_row(t + 1, weighting->weights(), &stats);
+    if (trace_now) print_trace(stats);
+    if (log_now) log_row(t + 1, stepper.current_weights(), &stats);
     if (progress && ((t + 1) % 50 == 0 || t + 1 == c.steps)) progress(t + 1, c.steps);
   }
-  r.final_weights = weighting->weights();
-  for (int i = 0; i < T; ++i) r.mean_weights.push_back(weight_sum[i] / std::max<std::int64_t>(c.steps, 1));
+  r.final_weights = stepper.current_weights();
+  r.mean_weights = stepper.mean_weights();
   r.final_test_losses = r.rows.back().test_losses;
   r.test_loss_ratio_sum = r.rows.back().test_loss_ratio_sum;
   if (!step_ms.empty()) {

@@ -24,6 +24,7 @@ struct ToyRunConfig {
   std::uint64_t batch_seed = 2;  // batch order: the same for every method
   std::int64_t log_every = 50;
   int trace = 0;  // print the GradNorm internals of the first `trace` steps
+  Device device = cpu_device();  // where the network, the data and the step live
   multitask::WeightingConfig weighting;
 };
 
@@ -46,7 +47,7 @@ struct ToyRunResult {
 // The paper's toy network: 4 ReLU-activated trunk layers of width `hidden` (the 4th is W, the last shared
 // layer) and per task a ReLU and one affine head. Same seed, same initial network.
 std::shared_ptr<multitask::MultitaskModel> make_toy_model(std::int64_t in, std::int64_t hidden, std::int64_t out,
-                                                          int tasks, std::uint64_t seed);
+                                                          int tasks, std::uint64_t seed, Device device = cpu_device());
 
 // progress(done_steps, total_steps) is called now and then.
 ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& config,

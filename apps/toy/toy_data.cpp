@@ -1,7 +1,6 @@
 #include "apps/toy/toy_data.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "core/rng.h"
 #include "kernels/cpu/gemm.h"
@@ -56,18 +55,6 @@ ToyData make_toy_data(const ToyDataConfig& c) {
   d.train = make_split(gen, c.train_size, c, M);
   d.test = make_split(gen, c.test_size, c, M);
   return d;
-}
-
-void gather_batch(const ToySplit& split, const std::vector<std::int64_t>& rows, Tensor& x, std::vector<Tensor>& y) {
-  auto gather = [&](const Tensor& src, Tensor& dst) {
-    const std::int64_t width = src.shape()[1];
-    const float* s = src.data<float>();
-    float* d = dst.data<float>();
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      std::memcpy(d + static_cast<std::int64_t>(r) * width, s + rows[r] * width, width * sizeof(float));
-  };
-  gather(split.x, x);
-  for (std::size_t i = 0; i < split.y.size(); ++i) gather(split.y[i], y[i]);
 }
 
 }  // namespace gn::toy

@@ -35,7 +35,4 @@ struct ToyData {
 // Float32 tensors on the CPU (the step moves batches where they are needed).
 ToyData make_toy_data(const ToyDataConfig& config);
 
-// Rows `rows` of a split gathered into preallocated batch tensors (no allocation).
-void gather_batch(const ToySplit& split, const std::vector<std::int64_t>& rows, Tensor& x, std::vector<Tensor>& y);
-
 }  // namespace gn::toy

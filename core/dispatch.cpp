@@ -111,6 +111,18 @@ void gather_rows(Device d, std::int64_t rows, std::int64_t width, std::size_t el
   GN_CUDA(cuda::gather_rows(rows, width, elem, src, index, dst, stream));
 }
 
+void cast(Device d, std::int64_t n, DType from, const void* src, DType to, void* dst) {
+  GN_CHECK(is_floating(from) && is_floating(to), "cast: {} -> {} is not a float conversion", dtype_name(from),
+           dtype_name(to));
+  GN_DISPATCH_FLOAT(from, "cast", [&] {
+    using From = scalar_t;
+    GN_DISPATCH_FLOAT(to, "cast", [&] {
+      if (d.is_cpu()) return cpu::cast<From, scalar_t>(n, static_cast<const From*>(src), static_cast<scalar_t*>(dst));
+      GN_CUDA(cuda::cast<From, scalar_t>(n, static_cast<const From*>(src), static_cast<scalar_t*>(dst), stream));
+    });
+  });
+}
+
 template <class T>
 void gemm(Device d, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           const T* B, T beta, T* C) {

@@ -49,6 +49,9 @@ void strided_copy(Device d, std::size_t elem, const void* in, std::span<const st
 void gather_rows(Device d, std::int64_t rows, std::int64_t width, std::size_t elem, const void* src,
                  const std::int64_t* index, void* dst);
 
+// dst = src converted between float32 and float64 (n elements, both on device d); overwrites.
+void cast(Device d, std::int64_t n, DType from, const void* src, DType to, void* dst);
+
 template <class T>
 void gemm(Device d, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           const T* B, T beta, T* C);

@@ -168,8 +168,14 @@ Tensor Tensor::to(Device target) const {
 
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
-  GN_CHECK(device().is_cpu(), "to(dtype) on {} is not supported yet; convert on the CPU", to_string(device()));
-  return from_vector(to_vector(), shape(), target, cpu_device());
+  if (!is_floating(target) || !is_floating(dtype())) {
+    GN_CHECK(device().is_cpu(), "to({}) from {} on {}: convert on the CPU", dtype_name(target), dtype_name(dtype()),
+             to_string(device()));
+    return from_vector(to_vector(), shape(), target, cpu_device());
+  }
+  Tensor out = empty(shape(), target, device());
+  dispatch::cast(device(), numel(), dtype(), raw_data(), target, out.raw_data());
+  return out;
 }
 
 Tensor Tensor::clone() const {

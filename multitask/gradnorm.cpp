@@ -2,7 +2,12 @@
 
 #include <cmath>
 
+#include "core/device.h"
 #include "kernels/cpu/gradnorm_update.h"
+#ifdef GN_WITH_CUDA
+#include "kernels/cuda/gradnorm_update.h"
+#include "kernels/cuda/stream.h"
+#endif
 #include "nn/adam.h"
 #include "nn/sgd.h"
 
@@ -51,6 +56,74 @@ void GradNormWeighting::update(StepStats& stats) {
   cpu::renormalize_weights(T, w, options_.min_weight);
   w_.assign(w, w + T);
   stats.next_weights = w_;
+}
+
+}  // namespace gn::multitask
+
+// ---- CUDA: the whole update on the device (kernels/cuda/gradnorm_update.cu) ----
+
+namespace gn::multitask {
+
+#ifdef GN_WITH_CUDA
+struct GradNormWeighting::DeviceState {
+  cuda::GradNormDeviceState state;
+  std::int64_t updates = 0;
+};
+#else
+struct GradNormWeighting::DeviceState {};
+#endif
+
+GradNormWeighting::~GradNormWeighting() = default;
+
+void GradNormWeighting::to_device(Device device, DType dtype) {
+  LossWeighting::to_device(device, dtype);
+#ifdef GN_WITH_CUDA
+  GN_CHECK(options_.initial_loss.mode() == InitialLoss::Mode::FirstStep,
+           "gradnorm on CUDA: only --initial-loss first-step is implemented on the device (got {})",
+           options_.initial_loss.describe());
+  GN_CHECK(options_.optimizer == "adam", "gradnorm on CUDA: only the adam weight optimizer runs on the device");
+  device_ = std::make_unique<DeviceState>(DeviceState{cuda::GradNormDeviceState(num_tasks(), cuda::current_stream())});
+#else
+  GN_FAIL("gradnorm: {}: {}", to_string(device), cuda_unavailable_reason());
+#endif
+}
+
+void GradNormWeighting::update_device(const Tensor& losses, const Tensor& sq_norms, const Tensor& flags,
+                                      std::int64_t step) {
+#ifdef GN_WITH_CUDA
+  cuda::GradNormUpdateOptions o;
+  o.alpha = options_.alpha;
+  o.lr = options_.lr;
+  o.min_weight = options_.min_weight;
+  o.squared_norms = true;
+  const int* f = static_cast<const int*>(flags.raw_data());
+  GN_DISPATCH_FLOAT(w_device_.dtype(), "gradnorm update", [&] {
+    cuda::gradnorm_update<scalar_t>(num_tasks(), losses.data<double>(), sq_norms.data<double>(), f,
+                                    w_device_.data<scalar_t>(), device_->state, o, ++device_->updates,
+                                    cuda::current_stream());
+  });
+#else
+  GN_FAIL("gradnorm: update_device without CUDA (step {})", step);
+#endif
+}
+
+void GradNormWeighting::read_device(StepStats* stats) {
+  LossWeighting::read_device(stats);
+#ifdef GN_WITH_CUDA
+  if (!device_ || device_->updates == 0) return;
+  const cuda::GradNormHostDiagnostics d = device_->state.read(cuda::current_stream());
+  GN_CHECK(d.status == cuda::kGradNormOk,
+           "gradnorm: training diverged on the device before step {} ({} loss, norm or weight)", device_->updates,
+           d.status == cuda::kGradNormNonFiniteInput ? "a non-finite" : "after the Adam step, a non-finite");
+  if (!stats) return;
+  stats->initial_losses = d.initial_losses;
+  stats->loss_ratios = d.loss_ratio;
+  stats->inverse_rates = d.inverse_rate;
+  stats->targets = d.target;
+  stats->weight_grads = d.weight_grad;
+  stats->weights_stepped = d.weights_stepped;
+  stats->lgrad = d.lgrad;
+#endif
 }
 
 }  // namespace gn::multitask

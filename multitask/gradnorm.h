@@ -30,9 +30,16 @@ class GradNormWeighting : public LossWeighting {
   std::string name() const override { return "gradnorm"; }
   bool needs_grad_norms() const override { return true; }
   void update(StepStats& stats) override;
+  void to_device(Device device, DType dtype) override;
+  void update_device(const Tensor& losses, const Tensor& sq_norms, const Tensor& flags, std::int64_t step) override;
+  void read_device(StepStats* stats) override;
   const GradNormOptions& options() const { return options_; }
+  ~GradNormWeighting() override;
 
  private:
+  struct DeviceState;  // the CUDA update's state (kernels/cuda/gradnorm_update.h)
+  std::unique_ptr<DeviceState> device_;
+
   GradNormOptions options_;
   Tensor w_param_;  // (T) float64: the weights as the optimizer sees them
   Tensor w_grad_;   // (T) float64: dLgrad/dw, reused every step

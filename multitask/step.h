@@ -40,10 +40,15 @@ class MultitaskStep {
   std::vector<double> mean_weights() const;
 
  private:
-  std::vector<double> head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets,
-                                    const Tensor& z_cut, const std::vector<double>& w);
-  void task_norms(const Tensor& h, StepStats& stats);
+  void head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets, const Tensor& z_cut,
+                     StepStats& stats);
+  void fused_mse(const std::vector<Tensor>& preds, std::span<const Tensor> targets, StepStats& stats);
+  void stacked_shared_grads(const Tensor& h);
+  void task_norms_host(StepStats& stats);
+  void combine();
   void ensure_buffers(std::int64_t B, std::int64_t D, std::int64_t D_in, DType dtype, Device device);
+  void prepare_device(Device device, DType dtype);
+  void read_device_stats(const Tensor& weights_before, StepStats& stats);
 
   MultitaskModel& model_;
   LossWeighting& weighting_;
@@ -57,6 +62,11 @@ class MultitaskStep {
   Tensor stacked_bgrad_;            // (T*D): task i's grad_b (w_i L_i)
   Tensor combined_;                 // (B, D): sum_i w_i dL_i/dz
   std::vector<Tensor> loss_grads_;  // per task, shaped like its prediction
+  // The CUDA path keeps these on the device (the CPU path uses host vectors in StepStats):
+  Tensor losses_dev_, sq_norms_dev_, flags_dev_;  // (T) float64, (T) float64, (T) int flags
+  Tensor weight_sum_dev_;                          // (T) sum over steps of w(t)
+  struct DeviceTables;                             // the norm kernel's uploaded piece table
+  std::shared_ptr<DeviceTables> tables_;
 };
 
 }  // namespace gn::multitask

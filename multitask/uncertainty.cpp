@@ -2,12 +2,15 @@
 
 #include <cmath>
 
+#include "core/autograd.h"
+#include "core/dispatch.h"
+#include "core/ops.h"
 #include "nn/adam.h"
 
 namespace gn::multitask {
 
 UncertaintyWeighting::UncertaintyWeighting(int num_tasks, double lr)
-    : LossWeighting(num_tasks), s_(static_cast<std::size_t>(num_tasks), 0.0) {
+    : LossWeighting(num_tasks), lr_(lr), s_(static_cast<std::size_t>(num_tasks), 0.0) {
   GN_CHECK(lr > 0, "uncertainty: learning rate must be > 0, got {}", lr);
   s_param_ = Tensor::zeros({num_tasks}, DType::Float64).set_requires_grad();
   s_grad_ = Tensor::zeros({num_tasks}, DType::Float64);
@@ -30,6 +33,29 @@ void UncertaintyWeighting::update(StepStats& stats) {
   s_.assign(s, s + T);
   for (int i = 0; i < T; ++i) w_[i] = std::exp(-s_[i]);
   stats.next_weights = w_;
+}
+
+void UncertaintyWeighting::to_device(Device device, DType dtype) {
+  LossWeighting::to_device(device, dtype);
+  s_device_ = Tensor::from_vector(s_, {num_tasks()}, DType::Float64, device).set_requires_grad();
+  s_grad_device_ = Tensor::zeros({num_tasks()}, DType::Float64, device);
+  s_device_.set_grad(s_grad_device_);
+  device_optimizer_ = std::make_unique<nn::Adam>(std::vector<Tensor>{s_device_}, lr_);
+}
+
+void UncertaintyWeighting::update_device(const Tensor& losses, const Tensor&, const Tensor&, std::int64_t) {
+  NoGradGuard no_grad;
+  const Tensor precision = exp(neg(s_device_));                // exp(-s_i) = w_i
+  s_grad_device_.copy_(add(neg(mul(precision, losses)), 1.0));  // ds_i = 1 - exp(-s_i) L_i
+  device_optimizer_->step();
+  const Tensor w = exp(neg(s_device_));
+  dispatch::cast(w.device(), num_tasks(), DType::Float64, w.raw_data(), w_device_.dtype(), w_device_.raw_data());
+}
+
+void UncertaintyWeighting::read_device(StepStats* stats) {
+  LossWeighting::read_device(stats);
+  s_ = s_device_.to_vector();
+  if (stats) stats->weight_grads = s_grad_device_.to_vector();
 }
 
 }  // namespace gn::multitask

@@ -19,10 +19,17 @@ class UncertaintyWeighting : public LossWeighting {
   UncertaintyWeighting(int num_tasks, double lr = 0.025);
   std::string name() const override { return "uncertainty"; }
   void update(StepStats& stats) override;
+  void to_device(Device device, DType dtype) override;
+  void update_device(const Tensor& losses, const Tensor& sq_norms, const Tensor& flags, std::int64_t step) override;
+  void read_device(StepStats* stats) override;
   const std::vector<double>& log_variances() const { return s_; }
 
  private:
+  double lr_;
   std::vector<double> s_;
+  // The CUDA path: the same update with device tensors (ops and Adam run on the device).
+  Tensor s_device_, s_grad_device_;
+  std::unique_ptr<nn::Optimizer> device_optimizer_;
   Tensor s_param_, s_grad_;  // (T) float64
   std::unique_ptr<nn::Optimizer> optimizer_;
 };

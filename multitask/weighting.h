@@ -42,8 +42,21 @@ class LossWeighting {
   // Moves w to w(t+1) from this step's stats (losses; norms if asked for) and records its internals.
   virtual void update(StepStats& stats) { stats.next_weights = w_; }
 
+  // ---- the CUDA step: w lives on the device and is updated there, with no host synchronisation ----
+  // Called once by the step: puts w (and any state) on `device` in the model's dtype.
+  virtual void to_device(Device device, DType dtype);
+  // (T) w(t) on the device, in the model's dtype; the fused loss kernel reads it there.
+  const Tensor& device_weights() const { return w_device_; }
+  // One update on the device. losses: (T) float64 L_i(t); sq_norms: (T) float64 G_i^2 and flags: (T) int
+  // non-finite flags of the norm kernel (both undefined unless needs_grad_norms()); step: 0-based.
+  virtual void update_device(const Tensor& losses, const Tensor& sq_norms, const Tensor& flags, std::int64_t step) {}
+  // Reads the device state back (a sync point, for logging): w_ and, when given, the internals of the last
+  // update into *stats. Throws if the device update reported divergence.
+  virtual void read_device(StepStats* stats);
+
  protected:
   std::vector<double> w_;
+  Tensor w_device_;
 };
 
 // w_i = 1 for every task.

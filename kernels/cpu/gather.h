@@ -10,3 +10,10 @@ void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const 
                  const std::int64_t* index, void* dst);
 
 }  // namespace gn::cpu
+
+namespace gn::cpu {
+
+// dst[i] = (To) src[i] for float <-> double conversions; overwrites.
+template <class From, class To> void cast(std::int64_t n, const From* src, To* dst);
+
+}  // namespace gn::cpu

@@ -34,3 +34,24 @@ void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const 
 }
 
 }  // namespace gn::cuda
+
+namespace gn::cuda {
+namespace {
+template <class From, class To>
+__global__ void cast_kernel(std::int64_t n, const From* src, To* dst) {
+  for (std::int64_t i = detail::thread_index(); i < n; i += detail::grid_stride()) dst[i] = static_cast<To>(src[i]);
+}
+}  // namespace
+
+template <class From, class To> void cast(std::int64_t n, const From* src, To* dst, Stream s) {
+  if (n == 0) return;
+  cast_kernel<<<detail::grid_for(n), detail::kThreads, 0, s>>>(n, src, dst);
+  GN_CUDA_CHECK_LAUNCH();
+}
+
+template void cast<float, double>(std::int64_t, const float*, double*, Stream);
+template void cast<double, float>(std::int64_t, const double*, float*, Stream);
+template void cast<float, float>(std::int64_t, const float*, float*, Stream);
+template void cast<double, double>(std::int64_t, const double*, double*, Stream);
+
+}  // namespace gn::cuda

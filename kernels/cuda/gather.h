@@ -11,3 +11,10 @@ void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const 
                  const std::int64_t* index, void* dst, Stream s);
 
 }  // namespace gn::cuda
+
+namespace gn::cuda {
+
+// dst[i] = (To) src[i] for float <-> double; overwrites.
+template <class From, class To> void cast(std::int64_t n, const From* src, To* dst, Stream s);
+
+}  // namespace gn::cuda

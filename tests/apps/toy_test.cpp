@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "apps/toy/experiment.h"
+#include "core/device.h"
 
 namespace gn::toy {
 namespace {
@@ -40,6 +41,34 @@ TEST(ToyData, SameSeedSameData) {
   EXPECT_NE(make_toy_data(c).train.y[1].to_vector(), a.train.y[1].to_vector());
   // The targets of task i are bounded by sigma_i (tanh).
   for (double v : a.test.y[1].to_vector()) EXPECT_LE(std::abs(v), 100.0);
+}
+
+}  // namespace
+}  // namespace gn::toy
+
+namespace gn::toy {
+namespace {
+
+// The toy comparison on CUDA matches the CPU table within float32 tolerance (short run).
+TEST(ToyCuda, MatchesCpuResultTable) {
+  if (!cuda_available()) GTEST_SKIP() << cuda_unavailable_reason();
+  ToyDataConfig data;
+  data.train_size = 2000;
+  data.test_size = 500;
+  const ToyData d = make_toy_data(data);
+  for (const char* method : {"equal", "gradnorm", "uncertainty"}) {
+    ToyRunConfig run;
+    run.steps = 300;
+    run.log_every = 100;
+    run.method = method;
+    run.weighting.gradnorm.alpha = 0.12;
+    const auto on_cpu = run_toy(d, run);
+    run.device = cuda_device();
+    const auto on_gpu = run_toy(d, run);
+    EXPECT_NEAR(on_gpu.test_loss_ratio_sum, on_cpu.test_loss_ratio_sum, 1e-2 * on_cpu.test_loss_ratio_sum) << method;
+    for (int i = 0; i < 2; ++i)
+      EXPECT_NEAR(on_gpu.final_weights[i], on_cpu.final_weights[i], 2e-2 * (1 + on_cpu.final_weights[i])) << method;
+  }
 }
 
 }  // namespace

@@ -27,13 +27,25 @@ void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T
     const T* p = preds[t];
     const T* y = targets[t];
     T* g = grads[t];
-    const T k = n > 0 ? T(2) * w[t] / static_cast<T>(n) : T(0);
-    double acc = 0;
-    for (std::int64_t j = 0; j < n; ++j) {
+    const T scale = n > 0 ? T(2) * w[t] / static_cast<T>(n) : T(0);
+    // Sixteen independent accumulators (as in task_norms.cpp): not latency-bound, and a fixed order.
+    constexpr int kLanes = 16;
+    double lanes[kLanes] = {};
+    std::int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const T d = p[j + k] - y[j + k];
+        lanes[k] += static_cast<double>(d) * static_cast<double>(d);
+        g[j + k] = scale * d;
+      }
+    for (; j < n; ++j) {
       const T d = p[j] - y[j];
-      acc += static_cast<double>(d) * static_cast<double>(d);
-      g[j] = k * d;
+      lanes[0] += static_cast<double>(d) * static_cast<double>(d);
+      g[j] = scale * d;
     }
+    for (int width = kLanes / 2; width > 0; width /= 2)
+      for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
+    const double acc = lanes[0];
     losses[t] = n > 0 ? acc / static_cast<double>(n) : 0.0;
   }
 }

@@ -5,6 +5,9 @@
 // Compare with benchmarks/toy_step_torch.py (same model in PyTorch) run right after, on the same machine.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "apps/toy/experiment.h"
 #include "core/rng.h"
 #include "kernels/cpu/threads.h"
@@ -34,6 +37,58 @@ void BM_ToyStep(benchmark::State& state, const char* method) {
   state.counters["steps_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
+
+// Equal and GradNorm steps interleaved one by one in the same loop, so slow drifts of this shared
+// machine hit both alike; reports each one's median and the median of the per-pair ratios.
+void BM_ToyStepPaired(benchmark::State& state) {
+  const int T = static_cast<int>(state.range(0));
+  cpu::set_num_threads(1);
+  constexpr std::int64_t kBatch = 100, kIn = 250, kHidden = 100, kOut = 100;
+  multitask::WeightingConfig cfg;
+  cfg.gradnorm.alpha = 0.12;
+  struct Run {
+    std::shared_ptr<multitask::MultitaskModel> model;
+    std::unique_ptr<multitask::LossWeighting> weighting;
+    std::unique_ptr<nn::Adam> opt;
+    std::unique_ptr<multitask::MultitaskStep> step;
+  };
+  auto make = [&](const char* method) {
+    Run r;
+    r.model = toy::make_toy_model(kIn, kHidden, kOut, T, 1);
+    r.weighting = multitask::make_weighting(method, T, cfg);
+    r.opt = std::make_unique<nn::Adam>(r.model->parameters(), 1e-3);
+    r.step = std::make_unique<multitask::MultitaskStep>(*r.model, *r.weighting, *r.opt);
+    return r;
+  };
+  Run equal = make("equal"), gradnorm = make("gradnorm");
+  Generator gen(3);
+  const Tensor x = Tensor::randn({kBatch, kIn}, gen);
+  std::vector<Tensor> y;
+  for (int i = 0; i < T; ++i) y.push_back(Tensor::randn({kBatch, kOut}, gen, 0, i == 0 ? 1.0 : 100.0));
+  for (int warm = 0; warm < 20; ++warm) {
+    equal.step->step(x, y);
+    gradnorm.step->step(x, y);
+  }
+  std::vector<double> e_ms, g_ms, ratio;
+  auto timed = [&](Run& r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(r.step->step(x, y));
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (auto _ : state) {
+    e_ms.push_back(timed(equal));
+    g_ms.push_back(timed(gradnorm));
+    ratio.push_back(g_ms.back() / e_ms.back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  state.counters["equal_ms"] = median(e_ms);
+  state.counters["gradnorm_ms"] = median(g_ms);
+  state.counters["gradnorm_over_equal"] = median(ratio);
+}
+BENCHMARK(BM_ToyStepPaired)->Arg(2)->Arg(10)->ArgName("T")->Iterations(3000)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(BM_ToyStep, equal, "equal")
     ->ArgsProduct({{2, 10}, {1}})

@@ -109,11 +109,41 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   // 6. Fused combine of the (already weighted) per-task gradients at z.
   combine();
 
-  // 7. One trunk backward from z, then the network update.
-  backward(z, combined_);
+  // 7. One trunk backward, then the network update. When the norms were computed, W's own gradient is
+  //    already in hand: grad_W L = sum_i grad_W (w_i L_i), the sum of the stacked per-task blocks. So the
+  //    backward starts below W, at h, and skips W's weight-gradient GEMM (it would recompute that sum).
+  if (norms && h.requires_grad())
+    backward_below_shared(h, T);
+  else
+    backward(z, combined_);
   optimizer_.step();
   if (on_cuda && want_stats) read_device_stats(weights_before, stats);
   return stats;
+}
+
+void MultitaskStep::backward_below_shared(const Tensor& h, int T) {
+  nn::Linear& W = model_.shared();
+  const std::int64_t B = combined_.shape()[0], D = combined_.shape()[1], D_in = h.shape()[1];
+  const Device dev = h.device();
+  if (!grad_h_.defined() || grad_h_.shape() != h.shape()) grad_h_ = Tensor::empty(h.shape(), h.dtype(), dev);
+  auto accumulate_blocks = [&](Tensor param, const Tensor& stacked, std::int64_t block) {
+    Tensor g = param.grad();
+    if (!g.defined()) {  // first step: no buffer yet
+      g = Tensor::zeros(param.shape(), param.dtype(), dev);
+      param.set_grad(g);
+    }
+    GN_DISPATCH_FLOAT(g.dtype(), "shared-layer gradient", [&] {
+      for (int i = 0; i < T; ++i)
+        dispatch::axpy<scalar_t>(dev, block, scalar_t(1), stacked.data<scalar_t>() + i * block, g.data<scalar_t>());
+    });
+  };
+  accumulate_blocks(W.weight, stacked_wgrad_, D * D_in);
+  if (W.bias.defined()) accumulate_blocks(W.bias, stacked_bgrad_, D);
+  GN_DISPATCH_FLOAT(h.dtype(), "shared-layer backward", [&] {  // dL/dh = delta W: (B, D) x (D, D_in)
+    dispatch::gemm<scalar_t>(dev, false, false, B, D_in, D, scalar_t(1), combined_.data<scalar_t>(),
+                             W.weight.data<scalar_t>(), scalar_t(0), grad_h_.data<scalar_t>());
+  });
+  backward(h, grad_h_);
 }
 
 void MultitaskStep::read_device_stats(const Tensor& weights_before, StepStats& stats) {

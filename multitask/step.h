@@ -7,7 +7,9 @@
 //      side by side, then ONE per-task norm reduction over the stacked weight and bias gradients
 //   5. the weighting moves w(t) -> w(t+1)
 //   6. fused combine: delta = sum_i wdelta_i in one pass
-//   7. backward the trunk once from z with delta; the network's optimizer steps
+//   7. backward the trunk once from z with delta (when the norms were computed, from h instead: W's
+//      gradient is the sum of the T per-task blocks already computed, so its GEMM is not repeated);
+//      the network's optimizer steps
 // Folding w_i into the loss gradient (step 2) rather than into the combine is the same arithmetic as the
 // design's delta = sum_i w_i delta_i, one pass cheaper, and it makes G_i come out of the norm directly.
 #include <functional>
@@ -46,6 +48,7 @@ class MultitaskStep {
   void stacked_shared_grads(const Tensor& h);
   void task_norms_host(StepStats& stats);
   void combine();
+  void backward_below_shared(const Tensor& h, int T);
   void ensure_buffers(std::int64_t B, std::int64_t D, std::int64_t D_in, DType dtype, Device device);
   void prepare_device(Device device, DType dtype);
   void read_device_stats(const Tensor& weights_before, StepStats& stats);
@@ -61,6 +64,7 @@ class MultitaskStep {
   Tensor stacked_wgrad_;            // (T*D, D_in): task i's grad_W (w_i L_i) in rows [i*D, (i+1)*D)
   Tensor stacked_bgrad_;            // (T*D): task i's grad_b (w_i L_i)
   Tensor combined_;                 // (B, D): sum_i w_i dL_i/dz
+  Tensor grad_h_;                   // (B, D_in): dL/dh when the backward starts below W
   std::vector<Tensor> loss_grads_;  // per task, shaped like its prediction
   // The CUDA path keeps these on the device (the CPU path uses host vectors in StepStats):
   Tensor losses_dev_, sq_norms_dev_, flags_dev_;  // (T) float64, (T) float64, (T) int flags

@@ -35,13 +35,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/check.h"
 
 namespace gn::cuda {
 namespace {
 
 constexpr int kBlock = 256;  // threads per block, every kernel in this file
-constexpr int kWarps = kBlock / 32;
 constexpr int kUnroll = 4;  // v4, v5: 16-byte loads in flight per thread
 
 // One entry of the work list: n (<= chunk_elements) contiguous elements of one piece.
@@ -54,39 +54,17 @@ struct TaskChunk {
 
 // ---- device helpers ------------------------------------------------------------------------------
 
-// Textbook shared-memory tree (v1, v2): 8 halving rounds, a barrier each. Every thread gets the sum.
+// The fixed-order block sums of block_reduce.cuh at this file's block size: block_sum_tree gives every
+// thread the sum (v1, v2); block_sum_shfl, warp shuffles then one warp, gives it to thread 0 (v3 on).
 template <class A>
 __device__ A block_sum_tree(A v) {
-  __shared__ A buf[kBlock];
-  __syncthreads();  // a previous call's readers of buf[0] are done
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int half = kBlock / 2; half > 0; half >>= 1) {
-    if (static_cast<int>(threadIdx.x) < half) buf[threadIdx.x] += buf[threadIdx.x + half];
-    __syncthreads();
-  }
-  return buf[0];
-}
-
-// Warp shuffle (lane 0 gets the warp's sum), then one warp adds the kWarps warp sums (v3..v5, finalize).
-// Fixed order either way. The result is valid in thread 0 only.
-template <class A>
-__device__ A warp_sum(A v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
+  return detail::block_sum_tree<kBlock>(v);
 }
 template <class A>
 __device__ A block_sum_shfl(A v) {
-  __shared__ A warp_sums[kWarps];
-  __syncthreads();  // a previous call's readers of warp_sums are done
-  v = warp_sum(v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  v = static_cast<int>(threadIdx.x) < kWarps ? warp_sums[threadIdx.x] : A(0);
-  if (warp == 0) v = warp_sum(v);
-  return v;
+  return detail::block_sum_shfl<kBlock>(v);
 }
+using detail::warp_sum;
 
 // 16 bytes of T (4 floats or 2 doubles), moved with one int4 load or store, as llm.c's Packed128.
 template <class T>

@@ -28,13 +28,13 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/check.h"
 
 namespace gn::cuda {
 namespace {
 
 constexpr int kBlock = 256;
-constexpr int kWarps = kBlock / 32;
 constexpr int kMaxSharedWeights = 4096;          // combine v2 stages w in shared memory up to this T
 constexpr std::int64_t kMseElemsPerBlock = 4096;  // multitask_mse v2/v3: work per block (before the cap)
 constexpr int kMseMaxBlocksPerTask = 1024;
@@ -43,37 +43,19 @@ constexpr int kMseMaxBlocksPerTask = 1024;
 __device__ double g_mse_partials[kMaxFusedTasks * kMseMaxBlocksPerTask];
 __device__ unsigned g_mse_counters[kMaxFusedTasks];  // zero at load; v3 resets each one after use
 
-// ---- device helpers (the same as task_norms.cu's) --------------------------------------------------
+// ---- device helpers ------------------------------------------------------------------------------
 
+// The fixed-order block sums of block_reduce.cuh at this file's block size: block_sum_tree gives every
+// thread the sum (v1, v2); block_sum_shfl, warp shuffles then one warp, gives it to thread 0 (v3 on).
 template <class A>
-__device__ A block_sum_tree(A v) {  // every thread gets the sum
-  __shared__ A buf[kBlock];
-  __syncthreads();
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int half = kBlock / 2; half > 0; half >>= 1) {
-    if (static_cast<int>(threadIdx.x) < half) buf[threadIdx.x] += buf[threadIdx.x + half];
-    __syncthreads();
-  }
-  return buf[0];
+__device__ A block_sum_tree(A v) {
+  return detail::block_sum_tree<kBlock>(v);
 }
 template <class A>
-__device__ A warp_sum(A v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
+__device__ A block_sum_shfl(A v) {
+  return detail::block_sum_shfl<kBlock>(v);
 }
-template <class A>
-__device__ A block_sum_shfl(A v) {  // valid in thread 0 only
-  __shared__ A warp_sums[kWarps];
-  __syncthreads();
-  v = warp_sum(v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  v = static_cast<int>(threadIdx.x) < kWarps ? warp_sums[threadIdx.x] : A(0);
-  if (warp == 0) v = warp_sum(v);
-  return v;
-}
+using detail::warp_sum;
 
 // W consecutive T, moved with one 16-byte instruction when W * sizeof(T) == 16, else element by element.
 template <class T, int W>

@@ -112,7 +112,8 @@ void register_combine(std::int64_t B, std::int64_t D, int tasks) {
 template <class T>
 void register_mse(const std::string& shape, std::int64_t n, int tasks) {
   const double bytes = 3.0 * static_cast<double>(n * tasks) * sizeof(T);
-  const std::string name = std::string("multitask_mse/") + dtype_name<T>() + "/T:" + std::to_string(tasks) + "/" + shape;
+  const std::string name =
+      std::string("multitask_mse/") + dtype_name<T>() + "/T:" + std::to_string(tasks) + "/" + shape;
   benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
     const std::vector<T> pred = normal_values<T>(n * tasks, 3), target = normal_values<T>(n * tasks, 4);
     std::vector<T> grad(n * tasks), w(tasks, T(1));

@@ -33,10 +33,10 @@ void check_floating(const Tensor& t, const char* op) {
 
 // GN_CUDA(statements): the CUDA branch, compiled only in a CUDA build (`stream` is the device's stream).
 #ifdef GN_WITH_CUDA
-#define GN_CUDA(...)                                     \
-  do {                                                   \
+#define GN_CUDA(...)                                       \
+  do {                                                     \
     [[maybe_unused]] auto stream = cuda::current_stream(); \
-    __VA_ARGS__;                                         \
+    __VA_ARGS__;                                           \
   } while (0)
 #else
 #define GN_CUDA(...) no_cuda_kernel(__func__)
@@ -50,19 +50,23 @@ void binary(Device d, BinaryOp op, const T* a, std::span<const std::int64_t> as,
   if (d.is_cpu()) return cpu::binary<T>(op, a, as, b, bs, out, shape);
   GN_CUDA(cuda::binary<T>(op, a, as, b, bs, out, shape, stream));
 }
-template <class T> void axpy(Device d, std::int64_t n, T alpha, const T* b, T* a) {
+template <class T>
+void axpy(Device d, std::int64_t n, T alpha, const T* b, T* a) {
   if (d.is_cpu()) return cpu::axpy<T>(n, alpha, b, a);
   GN_CUDA(cuda::axpy<T>(n, alpha, b, a, stream));
 }
-template <class T> void scale(Device d, std::int64_t n, T s, T* a) {
+template <class T>
+void scale(Device d, std::int64_t n, T s, T* a) {
   if (d.is_cpu()) return cpu::scale<T>(n, s, a);
   GN_CUDA(cuda::scale<T>(n, s, a, stream));
 }
-template <class T> void fill(Device d, std::int64_t n, T value, T* a) {
+template <class T>
+void fill(Device d, std::int64_t n, T value, T* a) {
   if (d.is_cpu()) return static_cast<void>(std::fill_n(a, n, value));
   GN_CUDA(cuda::fill<T>(n, value, a, stream));
 }
-template <class T> void unary(Device d, UnaryOp op, std::int64_t n, const T* x, T* y, T p) {
+template <class T>
+void unary(Device d, UnaryOp op, std::int64_t n, const T* x, T* y, T p) {
   if (d.is_cpu()) return cpu::unary<T>(op, n, x, y, p);
   GN_CUDA(cuda::unary<T>(op, n, x, y, p, stream));
 }
@@ -72,7 +76,8 @@ void unary_backward(Device d, UnaryOp op, std::int64_t n, const T* x, const T* y
   GN_CUDA(cuda::unary_backward<T>(op, n, x, y, gy, gx, p, stream));
 }
 
-template <class T> void sum_all(Device d, std::int64_t n, const T* x, T s, T* out) {
+template <class T>
+void sum_all(Device d, std::int64_t n, const T* x, T s, T* out) {
   if (d.is_cpu()) {
     out[0] = static_cast<T>(static_cast<double>(s) * cpu::sum_all<T>(n, x));
     return;
@@ -94,8 +99,8 @@ void broadcast_axis(Device d, std::int64_t outer, std::int64_t n, std::int64_t i
   GN_CUDA(cuda::broadcast_axis<T>(outer, n, inner, x, s, out, stream));
 }
 
-void copy_rows(Device d, std::int64_t rows, std::int64_t width, std::size_t elem, const void* src,
-               std::int64_t src_row, void* dst, std::int64_t dst_row) {
+void copy_rows(Device d, std::int64_t rows, std::int64_t width, std::size_t elem, const void* src, std::int64_t src_row,
+               void* dst, std::int64_t dst_row) {
   if (d.is_cpu()) return cpu::copy_rows(rows, width, elem, src, src_row, dst, dst_row);
   GN_CUDA(cuda::copy_rows(rows, width, elem, src, src_row, dst, dst_row, stream));
 }
@@ -124,13 +129,14 @@ void cast(Device d, std::int64_t n, DType from, const void* src, DType to, void*
 }
 
 template <class T>
-void gemm(Device d, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          const T* B, T beta, T* C) {
+void gemm(Device d, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, const T* B,
+          T beta, T* C) {
   if (d.is_cpu()) return cpu::gemm<T>(ta, tb, M, N, K, alpha, A, B, beta, C);
   GN_CUDA(cuda::gemm<T>(ta, tb, M, N, K, alpha, A, B, beta, C, stream));
 }
 
-template <class T> void mse(Device d, std::int64_t n, const T* pred, const T* target, T* out) {
+template <class T>
+void mse(Device d, std::int64_t n, const T* pred, const T* target, T* out) {
   if (d.is_cpu()) {
     out[0] = static_cast<T>(cpu::mse<T>(n, pred, target));
     return;
@@ -184,26 +190,25 @@ void adam_step(Device d, std::int64_t n, T* param, const T* grad, T* m, T* v, T 
   GN_CUDA(cuda::adam_step<T>(n, param, grad, m, v, lr, beta1, beta2, eps, wd, step, stream));
 }
 
-#define GN_INSTANTIATE(T)                                                                                        \
-  template void binary<T>(Device, BinaryOp, const T*, std::span<const std::int64_t>, const T*,                  \
-                          std::span<const std::int64_t>, T*, std::span<const std::int64_t>);                    \
-  template void axpy<T>(Device, std::int64_t, T, const T*, T*);                                                  \
-  template void scale<T>(Device, std::int64_t, T, T*);                                                           \
-  template void fill<T>(Device, std::int64_t, T, T*);                                                            \
-  template void unary<T>(Device, UnaryOp, std::int64_t, const T*, T*, T);                                        \
-  template void unary_backward<T>(Device, UnaryOp, std::int64_t, const T*, const T*, const T*, T*, T);           \
-  template void sum_all<T>(Device, std::int64_t, const T*, T, T*);                                               \
-  template void sum_axis<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*, T, T*);                  \
-  template void broadcast_axis<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*, T, T*);            \
-  template void gemm<T>(Device, bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, const T*, T,  \
-                        T*);                                                                                     \
-  template void mse<T>(Device, std::int64_t, const T*, const T*, T*);                                            \
-  template void mse_backward<T>(Device, std::int64_t, const T*, const T*, const T*, T*);                         \
-  template void cross_entropy<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*, const std::int64_t*, \
-                                 std::int64_t, T*, std::int64_t*);                                               \
-  template void cross_entropy_backward<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*,            \
-                                          const std::int64_t*, std::int64_t, const T*, const std::int64_t*, T*); \
-  template void sgd_step<T>(Device, std::int64_t, T*, const T*, T*, T, T, T, bool);                              \
+#define GN_INSTANTIATE(T)                                                                                            \
+  template void binary<T>(Device, BinaryOp, const T*, std::span<const std::int64_t>, const T*,                       \
+                          std::span<const std::int64_t>, T*, std::span<const std::int64_t>);                         \
+  template void axpy<T>(Device, std::int64_t, T, const T*, T*);                                                      \
+  template void scale<T>(Device, std::int64_t, T, T*);                                                               \
+  template void fill<T>(Device, std::int64_t, T, T*);                                                                \
+  template void unary<T>(Device, UnaryOp, std::int64_t, const T*, T*, T);                                            \
+  template void unary_backward<T>(Device, UnaryOp, std::int64_t, const T*, const T*, const T*, T*, T);               \
+  template void sum_all<T>(Device, std::int64_t, const T*, T, T*);                                                   \
+  template void sum_axis<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*, T, T*);                      \
+  template void broadcast_axis<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*, T, T*);                \
+  template void gemm<T>(Device, bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, const T*, T, T*); \
+  template void mse<T>(Device, std::int64_t, const T*, const T*, T*);                                                \
+  template void mse_backward<T>(Device, std::int64_t, const T*, const T*, const T*, T*);                             \
+  template void cross_entropy<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*, const std::int64_t*,    \
+                                 std::int64_t, T*, std::int64_t*);                                                   \
+  template void cross_entropy_backward<T>(Device, std::int64_t, std::int64_t, std::int64_t, const T*,                \
+                                          const std::int64_t*, std::int64_t, const T*, const std::int64_t*, T*);     \
+  template void sgd_step<T>(Device, std::int64_t, T*, const T*, T*, T, T, T, bool);                                  \
   template void adam_step<T>(Device, std::int64_t, T*, const T*, T*, T*, T, T, T, T, T, std::int64_t);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

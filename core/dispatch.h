@@ -24,15 +24,20 @@ namespace dispatch {
 template <class T>
 void binary(Device d, BinaryOp op, const T* a, std::span<const std::int64_t> a_strides, const T* b,
             std::span<const std::int64_t> b_strides, T* out, std::span<const std::int64_t> out_shape);
-template <class T> void axpy(Device d, std::int64_t n, T alpha, const T* b, T* a);  // a += alpha b
-template <class T> void scale(Device d, std::int64_t n, T s, T* a);                 // a *= s
-template <class T> void fill(Device d, std::int64_t n, T value, T* a);
-template <class T> void unary(Device d, UnaryOp op, std::int64_t n, const T* x, T* y, T p);
+template <class T>
+void axpy(Device d, std::int64_t n, T alpha, const T* b, T* a);  // a += alpha b
+template <class T>
+void scale(Device d, std::int64_t n, T s, T* a);  // a *= s
+template <class T>
+void fill(Device d, std::int64_t n, T value, T* a);
+template <class T>
+void unary(Device d, UnaryOp op, std::int64_t n, const T* x, T* y, T p);
 template <class T>
 void unary_backward(Device d, UnaryOp op, std::int64_t n, const T* x, const T* y, const T* gy, T* gx, T p);
 
 // out[0] = scale * sum(x[0..n)).
-template <class T> void sum_all(Device d, std::int64_t n, const T* x, T scale, T* out);
+template <class T>
+void sum_all(Device d, std::int64_t n, const T* x, T scale, T* out);
 // (outer, n, inner) -> (outer, inner), times scale.
 template <class T>
 void sum_axis(Device d, std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T scale, T* out);
@@ -40,8 +45,8 @@ void sum_axis(Device d, std::int64_t outer, std::int64_t n, std::int64_t inner, 
 template <class T>
 void broadcast_axis(Device d, std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T scale, T* out);
 
-void copy_rows(Device d, std::int64_t rows, std::int64_t width, std::size_t elem, const void* src,
-               std::int64_t src_row, void* dst, std::int64_t dst_row);
+void copy_rows(Device d, std::int64_t rows, std::int64_t width, std::size_t elem, const void* src, std::int64_t src_row,
+               void* dst, std::int64_t dst_row);
 void strided_copy(Device d, std::size_t elem, const void* in, std::span<const std::int64_t> in_strides, void* out,
                   std::span<const std::int64_t> out_shape);
 
@@ -57,7 +62,8 @@ void gemm(Device d, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, 
           const T* B, T beta, T* C);
 
 // out[0] = mean squared error; grad = g[0] * 2 (pred - target) / n.
-template <class T> void mse(Device d, std::int64_t n, const T* pred, const T* target, T* out);
+template <class T>
+void mse(Device d, std::int64_t n, const T* pred, const T* target, T* out);
 template <class T>
 void mse_backward(Device d, std::int64_t n, const T* pred, const T* target, const T* g, T* grad);
 // out[0] = mean cross-entropy over counted positions, counted[0] = their number. A label outside

@@ -25,7 +25,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   const auto as = broadcast_strides(a.shape(), out_shape), bs = broadcast_strides(b.shape(), out_shape);
   GN_DISPATCH_FLOAT(a.dtype(), name, [&] {
-    dispatch::binary<scalar_t>(a.device(), op, a.data<scalar_t>(), as, b.data<scalar_t>(), bs, out.data<scalar_t>(), out_shape);
+    dispatch::binary<scalar_t>(a.device(), op, a.data<scalar_t>(), as, b.data<scalar_t>(), bs, out.data<scalar_t>(),
+                               out_shape);
   });
   return out;
 }
@@ -98,14 +99,16 @@ void add_(Tensor& a, const Tensor& b) { axpy_(a, 1.0, b); }
 void axpy_(Tensor& a, double alpha, const Tensor& b) {
   check_inplace(a, b, "axpy_");
   GN_DISPATCH_FLOAT(a.dtype(), "axpy_", [&] {
-    dispatch::axpy<scalar_t>(a.device(), a.numel(), static_cast<scalar_t>(alpha), b.data<scalar_t>(), a.data<scalar_t>());
+    dispatch::axpy<scalar_t>(a.device(), a.numel(), static_cast<scalar_t>(alpha), b.data<scalar_t>(),
+                             a.data<scalar_t>());
   });
 }
 
 void scale_(Tensor& a, double s) {
   check_floating(a, "scale_");
-  GN_DISPATCH_FLOAT(a.dtype(), "scale_",
-                    [&] { dispatch::scale<scalar_t>(a.device(), a.numel(), static_cast<scalar_t>(s), a.data<scalar_t>()); });
+  GN_DISPATCH_FLOAT(a.dtype(), "scale_", [&] {
+    dispatch::scale<scalar_t>(a.device(), a.numel(), static_cast<scalar_t>(s), a.data<scalar_t>());
+  });
 }
 
 }  // namespace gn

@@ -11,7 +11,7 @@ void gemm_into(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K,
                Tensor& C, double beta, const char* op) {
   GN_DISPATCH_FLOAT(A.dtype(), op, [&] {
     dispatch::gemm<scalar_t>(A.device(), ta, tb, M, N, K, scalar_t(1), A.data<scalar_t>(), B.data<scalar_t>(),
-                        static_cast<scalar_t>(beta), C.data<scalar_t>());
+                             static_cast<scalar_t>(beta), C.data<scalar_t>());
   });
 }
 }  // namespace

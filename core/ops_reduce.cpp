@@ -30,8 +30,8 @@ Tensor reduce_middle(const Tensor& x, AxisView v, Shape out_shape, double scale,
   return record(out, name, {x}, [in_shape = x.shape(), v, scale, name](const Tensor& g) {
     Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());
     GN_DISPATCH_FLOAT(g.dtype(), name, [&] {
-      dispatch::broadcast_axis<scalar_t>(g.device(), v.outer, v.n, v.inner, g.data<scalar_t>(), static_cast<scalar_t>(scale),
-                                    gx.data<scalar_t>());
+      dispatch::broadcast_axis<scalar_t>(g.device(), v.outer, v.n, v.inner, g.data<scalar_t>(),
+                                         static_cast<scalar_t>(scale), gx.data<scalar_t>());
     });
     return std::vector<Tensor>{gx};
   });

@@ -71,7 +71,8 @@ Tensor slice(const Tensor& x, std::int64_t begin, std::int64_t end) {
   return record(out, "slice", {x}, [in_shape = x.shape(), begin, row](const Tensor& g) {
     Tensor gx = Tensor::zeros(in_shape, g.dtype(), g.device());
     const std::size_t elem = dtype_size(g.dtype());
-    dispatch::copy_rows(g.device(), 1, g.numel(), elem, g.raw_data(), 0, static_cast<char*>(gx.raw_data()) + begin * row * elem, 0);
+    dispatch::copy_rows(g.device(), 1, g.numel(), elem, g.raw_data(), 0,
+                        static_cast<char*>(gx.raw_data()) + begin * row * elem, 0);
     return std::vector<Tensor>{gx};
   });
 }
@@ -114,8 +115,8 @@ Tensor concat(std::span<const Tensor> xs, std::int64_t axis) {
   std::vector<std::int64_t> sizes;
   for (const auto& x : xs) {
     const std::int64_t width = x.shape()[a] * inner;
-    dispatch::copy_rows(x.device(), outer, width, elem, x.raw_data(), width, static_cast<char*>(out.raw_data()) + offset * elem,
-                   out_shape[a] * inner);
+    dispatch::copy_rows(x.device(), outer, width, elem, x.raw_data(), width,
+                        static_cast<char*>(out.raw_data()) + offset * elem, out_shape[a] * inner);
     offset += width;
     sizes.push_back(x.shape()[a]);
   }
@@ -138,11 +139,12 @@ std::vector<Tensor> split(const Tensor& x, std::span<const std::int64_t> sizes, 
     shape[a] = size;
     Tensor out = Tensor::empty(shape, x.dtype(), x.device());
     const std::int64_t width = size * inner, row = x.shape()[a] * inner;
-    dispatch::copy_rows(x.device(), outer, width, elem, static_cast<const char*>(x.raw_data()) + offset * elem, row, out.raw_data(),
-                   width);
+    dispatch::copy_rows(x.device(), outer, width, elem, static_cast<const char*>(x.raw_data()) + offset * elem, row,
+                        out.raw_data(), width);
     outs.push_back(record(out, "split", {x}, [in_shape = x.shape(), outer, width, row, offset, elem](const Tensor& g) {
       Tensor gx = Tensor::zeros(in_shape, g.dtype(), g.device());
-      dispatch::copy_rows(g.device(), outer, width, elem, g.raw_data(), width, static_cast<char*>(gx.raw_data()) + offset * elem, row);
+      dispatch::copy_rows(g.device(), outer, width, elem, g.raw_data(), width,
+                          static_cast<char*>(gx.raw_data()) + offset * elem, row);
       return std::vector<Tensor>{gx};
     }));
     offset += width;

@@ -10,13 +10,14 @@ Tensor unary_op(const Tensor& x, UnaryOp op, const char* name, double p = 0) {
   check_floating(x, name);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   GN_DISPATCH_FLOAT(x.dtype(), name, [&] {
-    dispatch::unary<scalar_t>(x.device(), op, x.numel(), x.data<scalar_t>(), y.data<scalar_t>(), static_cast<scalar_t>(p));
+    dispatch::unary<scalar_t>(x.device(), op, x.numel(), x.data<scalar_t>(), y.data<scalar_t>(),
+                              static_cast<scalar_t>(p));
   });
   return record(y, name, {x}, [x = x.detach(), y = y.detach(), op, name, p](const Tensor& g) {
     Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
     GN_DISPATCH_FLOAT(x.dtype(), name, [&] {
-      dispatch::unary_backward<scalar_t>(x.device(), op, x.numel(), x.data<scalar_t>(), y.data<scalar_t>(), g.data<scalar_t>(),
-                                    gx.data<scalar_t>(), static_cast<scalar_t>(p));
+      dispatch::unary_backward<scalar_t>(x.device(), op, x.numel(), x.data<scalar_t>(), y.data<scalar_t>(),
+                                         g.data<scalar_t>(), gx.data<scalar_t>(), static_cast<scalar_t>(p));
     });
     return std::vector<Tensor>{gx};
   });

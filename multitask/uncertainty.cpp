@@ -45,7 +45,7 @@ void UncertaintyWeighting::to_device(Device device, DType dtype) {
 
 void UncertaintyWeighting::update_device(const Tensor& losses, const Tensor&, const Tensor&, std::int64_t) {
   NoGradGuard no_grad;
-  const Tensor precision = exp(neg(s_device_));                // exp(-s_i) = w_i
+  const Tensor precision = exp(neg(s_device_));                 // exp(-s_i) = w_i
   s_grad_device_.copy_(add(neg(mul(precision, losses)), 1.0));  // ds_i = 1 - exp(-s_i) L_i
   device_optimizer_->step();
   const Tensor w = exp(neg(s_device_));

@@ -28,10 +28,10 @@ void Adam::step() {
     const Tensor g = p.grad();
     const std::int64_t t = steps_[i] + 1;
     GN_DISPATCH_FLOAT(p.dtype(), "Adam", [&] {
-      dispatch::adam_step<scalar_t>(p.device(), p.numel(), p.data<scalar_t>(), g.data<scalar_t>(), m_[i].data<scalar_t>(),
-                               v_[i].data<scalar_t>(), static_cast<scalar_t>(lr()), static_cast<scalar_t>(beta1_),
-                               static_cast<scalar_t>(beta2_), static_cast<scalar_t>(eps_),
-                               static_cast<scalar_t>(weight_decay_), t);
+      dispatch::adam_step<scalar_t>(p.device(), p.numel(), p.data<scalar_t>(), g.data<scalar_t>(),
+                                    m_[i].data<scalar_t>(), v_[i].data<scalar_t>(), static_cast<scalar_t>(lr()),
+                                    static_cast<scalar_t>(beta1_), static_cast<scalar_t>(beta2_),
+                                    static_cast<scalar_t>(eps_), static_cast<scalar_t>(weight_decay_), t);
     });
     steps_[i] = t;
   }

@@ -24,8 +24,9 @@ void SGD::step() {
     const Tensor g = p.grad();
     GN_DISPATCH_FLOAT(p.dtype(), "SGD", [&] {
       dispatch::sgd_step<scalar_t>(p.device(), p.numel(), p.data<scalar_t>(), g.data<scalar_t>(),
-                              buffers_.empty() ? nullptr : buffers_[i].data<scalar_t>(), static_cast<scalar_t>(lr()),
-                              static_cast<scalar_t>(momentum_), static_cast<scalar_t>(weight_decay_), !started_[i]);
+                                   buffers_.empty() ? nullptr : buffers_[i].data<scalar_t>(),
+                                   static_cast<scalar_t>(lr()), static_cast<scalar_t>(momentum_),
+                                   static_cast<scalar_t>(weight_decay_), !started_[i]);
     });
     started_[i] = true;
   }

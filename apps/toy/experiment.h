@@ -23,7 +23,7 @@ struct ToyRunConfig {
   std::uint64_t init_seed = 1;   // network initialisation: the same for every method
   std::uint64_t batch_seed = 2;  // batch order: the same for every method
   std::int64_t log_every = 50;
-  int trace = 0;  // print the GradNorm internals of the first `trace` steps
+  int trace = 0;                 // print the GradNorm internals of the first `trace` steps
   Device device = cpu_device();  // where the network, the data and the step live
   multitask::WeightingConfig weighting;
 };

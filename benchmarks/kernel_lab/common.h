@@ -33,13 +33,13 @@
 namespace gn::lab {
 
 // Throws (main turns it into exit status 1).
-#define LAB_CUDA(expr)                                                                                  \
-  do {                                                                                                  \
-    const cudaError_t lab_err_ = (expr);                                                                \
-    if (lab_err_ != cudaSuccess)                                                                        \
-      throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(lab_err_) + " (" +        \
-                               cudaGetErrorString(lab_err_) + ") in " #expr " at " __FILE__ ":" +      \
-                               std::to_string(__LINE__));                                               \
+#define LAB_CUDA(expr)                                                                            \
+  do {                                                                                            \
+    const cudaError_t lab_err_ = (expr);                                                          \
+    if (lab_err_ != cudaSuccess)                                                                  \
+      throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(lab_err_) + " (" +   \
+                               cudaGetErrorString(lab_err_) + ") in " #expr " at " __FILE__ ":" + \
+                               std::to_string(__LINE__));                                         \
   } while (0)
 
 struct Args {
@@ -124,15 +124,14 @@ class DeviceBuffer {
   std::int64_t size() const { return n_; }
   void upload(const std::vector<T>& h) {
     if (n_ == 0) return;
-    LAB_CUDA(cudaMemcpyAsync(ptr_, h.data(), sizeof(T) * std::min<std::size_t>(h.size(), n_),
-                             cudaMemcpyHostToDevice, stream()));
+    LAB_CUDA(cudaMemcpyAsync(ptr_, h.data(), sizeof(T) * std::min<std::size_t>(h.size(), n_), cudaMemcpyHostToDevice,
+                             stream()));
     LAB_CUDA(cudaStreamSynchronize(stream()));
   }
   std::vector<T> download(std::int64_t count = -1) const {
     if (count < 0) count = n_;
     std::vector<T> h(static_cast<std::size_t>(count));
-    if (count > 0)
-      LAB_CUDA(cudaMemcpyAsync(h.data(), ptr_, sizeof(T) * h.size(), cudaMemcpyDeviceToHost, stream()));
+    if (count > 0) LAB_CUDA(cudaMemcpyAsync(h.data(), ptr_, sizeof(T) * h.size(), cudaMemcpyDeviceToHost, stream()));
     LAB_CUDA(cudaStreamSynchronize(stream()));
     return h;
   }
@@ -280,7 +279,8 @@ class Bench {
       LAB_CUDA(cudaMemsetAsync(copy_src_, 0, half, stream()));
       copy_bytes_ = half;
     }
-    return median_ms([&] { LAB_CUDA(cudaMemcpyAsync(copy_dst_, copy_src_, half, cudaMemcpyDeviceToDevice, stream())); });
+    return median_ms(
+        [&] { LAB_CUDA(cudaMemcpyAsync(copy_dst_, copy_src_, half, cudaMemcpyDeviceToDevice, stream())); });
   }
 
  private:
@@ -317,9 +317,8 @@ class Table {
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const Row& r : rows_)
       std::printf("| %s | %s | %s | %s | %d | %.0f | %.2f | %.4f | %.1f | %.1f | %.2f |\n", r.kernel.c_str(),
-                  r.dtype.c_str(), r.variant == 0 ? "copy" : str("v%d", r.variant).c_str(),
-                  r.shape.c_str(), r.tasks, r.elements, r.bytes / 1e6, r.ms, r.gbps(), r.copy_gbps(),
-                  r.gbps() / r.copy_gbps());
+                  r.dtype.c_str(), r.variant == 0 ? "copy" : str("v%d", r.variant).c_str(), r.shape.c_str(), r.tasks,
+                  r.elements, r.bytes / 1e6, r.ms, r.gbps(), r.copy_gbps(), r.gbps() / r.copy_gbps());
   }
   void write_csv(const std::string& path) const {
     if (path.empty()) return;
@@ -327,9 +326,9 @@ class Table {
     if (!f) throw std::runtime_error("cannot write " + path);
     f << "kernel,dtype,variant,shape,tasks,elements,bytes,ms,gbps,copy_gbps,fraction_of_copy\n";
     for (const Row& r : rows_)
-      f << r.kernel << ',' << r.dtype << ',' << r.variant << ",\"" << r.shape << "\"," << r.tasks << ','
-        << r.elements << ',' << r.bytes << ',' << r.ms << ',' << r.gbps() << ',' << r.copy_gbps() << ','
-        << r.gbps() / r.copy_gbps() << '\n';
+      f << r.kernel << ',' << r.dtype << ',' << r.variant << ",\"" << r.shape << "\"," << r.tasks << ',' << r.elements
+        << ',' << r.bytes << ',' << r.ms << ',' << r.gbps() << ',' << r.copy_gbps() << ',' << r.gbps() / r.copy_gbps()
+        << '\n';
     std::printf("wrote %s\n", path.c_str());
   }
 

@@ -86,7 +86,8 @@ bool validate() {
           check.near(diag.weight_grad[i], cpu_ref.dw[i], 1e-12 * std::abs(cpu_ref.dw[i]), where + " dw", i);
         }
       }
-      if (sizeof(W) == 8) check.near(diag.lgrad, cpu_ref.lgrad, 1e-12 * std::abs(cpu_ref.lgrad) + 1e-15, where + " lgrad");
+      if (sizeof(W) == 8)
+        check.near(diag.lgrad, cpu_ref.lgrad, 1e-12 * std::abs(cpu_ref.lgrad) + 1e-15, where + " lgrad");
       // Both keep sum w = T.
       double sum = 0;
       for (int i = 0; i < T; ++i) sum += got[i];
@@ -115,8 +116,9 @@ void time_update(lab::Bench& bench, int repeats, const std::string& csv) {
     L_d.upload(L);
     G_d.upload(G);
     std::int64_t step = 0;
-    const double device_ms =
-        bench.median_ms([&] { cuda::gradnorm_update<double>(T, L_d.get(), G_d.get(), nullptr, w.get(), state, opt, ++step, lab::stream()); });
+    const double device_ms = bench.median_ms([&] {
+      cuda::gradnorm_update<double>(T, L_d.get(), G_d.get(), nullptr, w.get(), state, opt, ++step, lab::stream());
+    });
     CpuGradNorm cpu_ref(T);
     std::vector<double> Lh(T), Gh(T), wh(T);
     std::vector<double> wall;

@@ -63,8 +63,7 @@ bool validate(bool integers) {
         const auto got = sq.download(num_tasks);
         const auto got_flags = flags.download(num_tasks);
         for (int t = 0; t < num_tasks; ++t) {
-          const std::string where =
-              lab::str("v%d T=%d n=%lld task %d", v, num_tasks, static_cast<long long>(n), t);
+          const std::string where = lab::str("v%d T=%d n=%lld task %d", v, num_tasks, static_cast<long long>(n), t);
           if (integers)
             check.equal_bits(got[t], ref[t], where);
           else
@@ -117,7 +116,8 @@ void time_all(lab::Bench& bench, lab::Table& table, const std::vector<Case>& cas
     table.add(row);
     for (int v = 1; v <= cuda::kTaskNormsVariants; ++v) {
       row.variant = v;
-      row.ms = bench.median_ms([&] { cuda::per_task_sq_norms_variant<T>(v, pt, sq.get(), flags.get(), lab::stream()); });
+      row.ms =
+          bench.median_ms([&] { cuda::per_task_sq_norms_variant<T>(v, pt, sq.get(), flags.get(), lab::stream()); });
       table.add(row);
     }
   }

@@ -157,8 +157,7 @@ bool validate_mse(bool integers) {
         const auto got_loss = losses.download(num_tasks);
         const auto got_g = grads.download(num_tasks * g_stride);
         for (int t = 0; t < num_tasks; ++t) {
-          const std::string where =
-              lab::str("v%d T=%d n=%lld task %d", v, num_tasks, static_cast<long long>(n), t);
+          const std::string where = lab::str("v%d T=%d n=%lld task %d", v, num_tasks, static_cast<long long>(n), t);
           if (integers)
             check.equal_bits(got_loss[t], ref_loss[t], where + " loss");
           else
@@ -201,9 +200,8 @@ void time_combine(lab::Bench& bench, lab::Table& table, bool quick) {
     int tasks;
     const char* note;
   };
-  std::vector<Case> cases = {{100, 100, 2, "toy"},          {100, 100, 10, "toy"},
-                             {1024, 1024, 4, ""},           {4096, 1024, 10, ""},
-                             {16384, 1024, 2, ""},          {4096, 1001, 10, "D odd: v2 at width 1"}};
+  std::vector<Case> cases = {{100, 100, 2, "toy"}, {100, 100, 10, "toy"}, {1024, 1024, 4, ""},
+                             {4096, 1024, 10, ""}, {16384, 1024, 2, ""},  {4096, 1001, 10, "D odd: v2 at width 1"}};
   if (quick) cases.resize(4);
   for (const Case& c : cases) {
     DeviceBuffer<T> deltas = filled<T>(c.B * c.tasks * c.D, 3);
@@ -211,10 +209,9 @@ void time_combine(lab::Bench& bench, lab::Table& table, bool quick) {
     DeviceBuffer<T> w = filled<T>(c.tasks, 4);
     const double elems = static_cast<double>(c.B * c.tasks * c.D);
     const double bytes = (elems + static_cast<double>(c.B * c.D)) * sizeof(T);
-    const std::string shape = *c.note ? lab::str("B=%lld D=%lld (%s)", static_cast<long long>(c.B),
-                                                  static_cast<long long>(c.D), c.note)
-                                      : lab::str("B=%lld D=%lld", static_cast<long long>(c.B),
-                                                  static_cast<long long>(c.D));
+    const std::string shape =
+        *c.note ? lab::str("B=%lld D=%lld (%s)", static_cast<long long>(c.B), static_cast<long long>(c.D), c.note)
+                : lab::str("B=%lld D=%lld", static_cast<long long>(c.B), static_cast<long long>(c.D));
     lab::Row row{"combine", lab::dtype_name<T>(), 0, shape, c.tasks, elems, bytes};
     row.copy_ms = row.ms = bench.copy_ms(bytes);
     table.add(row);

@@ -4,8 +4,8 @@
 
 namespace gn::cpu {
 
-void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const void* src,
-                 const std::int64_t* index, void* dst) {
+void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const void* src, const std::int64_t* index,
+                 void* dst) {
   const std::size_t row_bytes = static_cast<std::size_t>(width) * elem;
   for (std::int64_t r = 0; r < rows; ++r)
     std::memcpy(static_cast<char*>(dst) + r * row_bytes, static_cast<const char*>(src) + index[r] * row_bytes,
@@ -16,7 +16,8 @@ void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const 
 
 namespace gn::cpu {
 
-template <class From, class To> void cast(std::int64_t n, const From* src, To* dst) {
+template <class From, class To>
+void cast(std::int64_t n, const From* src, To* dst) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(src[i]);
 }
 

@@ -38,9 +38,8 @@ namespace {
 // One contiguous range of Adam's update. Restrict-qualified parameters let the compiler vectorise it:
 // inside an OpenMP-outlined loop the pointers would be reloaded every iteration (they might alias).
 template <class T>
-void adam_range(std::int64_t begin, std::int64_t end, T* __restrict param, const T* __restrict grad,
-                T* __restrict m, T* __restrict v, T beta1, T beta2, T eps, T weight_decay, T step_size,
-                T bc2_sqrt) {
+void adam_range(std::int64_t begin, std::int64_t end, T* __restrict param, const T* __restrict grad, T* __restrict m,
+                T* __restrict v, T beta1, T beta2, T eps, T weight_decay, T step_size, T bc2_sqrt) {
   for (std::int64_t i = begin; i < end; ++i) {
     const T g = grad[i] + weight_decay * param[i];
     const T mi = beta1 * m[i] + (T(1) - beta1) * g;
@@ -65,8 +64,8 @@ void adam_step(std::int64_t n, T* param, const T* grad, T* m, T* v, T lr, T beta
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (chunks > 1)
   for (std::int64_t c = 0; c < chunks; ++c)
-    adam_range(c * kChunk, std::min(n, (c + 1) * kChunk), param, grad, m, v, beta1, beta2, eps, weight_decay,
-               step_size, bc2_sqrt);
+    adam_range(c * kChunk, std::min(n, (c + 1) * kChunk), param, grad, m, v, beta1, beta2, eps, weight_decay, step_size,
+               bc2_sqrt);
 }
 
 #define GN_INSTANTIATE(T)                                                   \

@@ -6,21 +6,21 @@
 
 #include "kernels/error.h"
 
-#define GN_CUDA_CHECK(expr)                                                                        \
-  do {                                                                                             \
-    cudaError_t gn_err_ = (expr);                                                                  \
-    if (gn_err_ != cudaSuccess)                                                                    \
-      GN_FAIL("CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(gn_err_),                      \
-              cudaGetErrorString(gn_err_), #expr, __FILE__, __LINE__);                             \
+#define GN_CUDA_CHECK(expr)                                                                                       \
+  do {                                                                                                            \
+    cudaError_t gn_err_ = (expr);                                                                                 \
+    if (gn_err_ != cudaSuccess)                                                                                   \
+      GN_FAIL("CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(gn_err_), cudaGetErrorString(gn_err_), #expr, \
+              __FILE__, __LINE__);                                                                                \
   } while (0)
 
 // After every kernel launch: catches bad launch configurations at the launch site.
 #define GN_CUDA_CHECK_LAUNCH() GN_CUDA_CHECK(cudaGetLastError())
 
-#define GN_CUBLAS_CHECK(expr)                                                                            \
-  do {                                                                                                   \
-    cublasStatus_t gn_st_ = (expr);                                                                      \
-    if (gn_st_ != CUBLAS_STATUS_SUCCESS)                                                                 \
-      GN_FAIL("cuBLAS error {} ({}) in {} at {}:{}", cublasGetStatusName(gn_st_),                        \
-              cublasGetStatusString(gn_st_), #expr, __FILE__, __LINE__);                                 \
+#define GN_CUBLAS_CHECK(expr)                                                                                    \
+  do {                                                                                                           \
+    cublasStatus_t gn_st_ = (expr);                                                                              \
+    if (gn_st_ != CUBLAS_STATUS_SUCCESS)                                                                         \
+      GN_FAIL("cuBLAS error {} ({}) in {} at {}:{}", cublasGetStatusName(gn_st_), cublasGetStatusString(gn_st_), \
+              #expr, __FILE__, __LINE__);                                                                        \
   } while (0)

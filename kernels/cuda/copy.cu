@@ -2,12 +2,11 @@
 // and strided_copy (gather a strided view into a contiguous buffer). Element size in bytes: the kernels
 // move 1-, 2-, 4- or 8-byte words, so one kernel serves every dtype. Both overwrite only the destination
 // elements they name.
-#include "kernels/cuda/copy.h"
-
 #include <climits>
 #include <cstdint>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/copy.h"
 #include "kernels/cuda/launch.cuh"
 
 namespace gn::cuda {
@@ -81,9 +80,9 @@ void copy_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const vo
   }
   // Rows at pitches >= the row width: a 2-D copy (pitches in bytes; the runtime caps them below 2^31).
   if (src_row >= width && dst_row >= width && src_row * e <= INT_MAX && dst_row * e <= INT_MAX) {
-    GN_CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<std::size_t>(dst_row * e), src, static_cast<std::size_t>(src_row * e),
-                                    static_cast<std::size_t>(width * e), static_cast<std::size_t>(rows),
-                                    cudaMemcpyDeviceToDevice, s));
+    GN_CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<std::size_t>(dst_row * e), src,
+                                    static_cast<std::size_t>(src_row * e), static_cast<std::size_t>(width * e),
+                                    static_cast<std::size_t>(rows), cudaMemcpyDeviceToDevice, s));
     return;
   }
   // Anything else (src_row < width, e.g. 0 to repeat one row; huge pitches): the kernel.

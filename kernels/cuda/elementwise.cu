@@ -1,9 +1,8 @@
 // CUDA elementwise kernels: broadcasting binary ops, axpy / scale / fill, unary ops and their backward.
 // Same math as kernels/cpu/elementwise.cpp. Every kernel is a grid-stride loop with 64-bit indices; every
 // launch runs on the caller's stream and is followed by GN_CUDA_CHECK_LAUNCH. n = 0 launches nothing.
-#include "kernels/cuda/elementwise.h"
-
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.cuh"
 
 namespace gn::cuda {
@@ -71,8 +70,7 @@ __global__ void binary_strided_kernel(std::int64_t n, const T* a, const T* b, T*
 }
 
 template <BinaryOp Op, class T>
-void launch_binary(bool contiguous, std::int64_t n, const T* a, const T* b, T* out, const BinaryGeometry& g,
-                   Stream s) {
+void launch_binary(bool contiguous, std::int64_t n, const T* a, const T* b, T* out, const BinaryGeometry& g, Stream s) {
   if (contiguous) {
     binary_contiguous_kernel<Op, T><<<grid_for(n), kThreads, 0, s>>>(n, a, b, out);
   } else {
@@ -272,13 +270,13 @@ void unary_backward(UnaryOp op, std::int64_t n, const T* x, const T* y, const T*
   GN_FAIL("cuda::unary_backward: unknown op {}", static_cast<int>(op));
 }
 
-#define GN_INSTANTIATE(T)                                                                                         \
-  template void binary<T>(BinaryOp, const T*, std::span<const std::int64_t>, const T*,                            \
-                          std::span<const std::int64_t>, T*, std::span<const std::int64_t>, Stream);              \
-  template void axpy<T>(std::int64_t, T, const T*, T*, Stream);                                                   \
-  template void scale<T>(std::int64_t, T, T*, Stream);                                                            \
-  template void fill<T>(std::int64_t, T, T*, Stream);                                                             \
-  template void unary<T>(UnaryOp, std::int64_t, const T*, T*, T, Stream);                                         \
+#define GN_INSTANTIATE(T)                                                                                             \
+  template void binary<T>(BinaryOp, const T*, std::span<const std::int64_t>, const T*, std::span<const std::int64_t>, \
+                          T*, std::span<const std::int64_t>, Stream);                                                 \
+  template void axpy<T>(std::int64_t, T, const T*, T*, Stream);                                                       \
+  template void scale<T>(std::int64_t, T, T*, Stream);                                                                \
+  template void fill<T>(std::int64_t, T, T*, Stream);                                                                 \
+  template void unary<T>(UnaryOp, std::int64_t, const T*, T*, T, Stream);                                             \
   template void unary_backward<T>(UnaryOp, std::int64_t, const T*, const T*, const T*, T*, T, Stream);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

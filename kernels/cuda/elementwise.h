@@ -16,13 +16,17 @@ void binary(BinaryOp op, const T* a, std::span<const std::int64_t> a_strides, co
             std::span<const std::int64_t> b_strides, T* out, std::span<const std::int64_t> out_shape, Stream s);
 
 // a += alpha * b over n elements (accumulates).
-template <class T> void axpy(std::int64_t n, T alpha, const T* b, T* a, Stream s);
+template <class T>
+void axpy(std::int64_t n, T alpha, const T* b, T* a, Stream s);
 // a *= scale over n elements.
-template <class T> void scale(std::int64_t n, T scale, T* a, Stream s);
+template <class T>
+void scale(std::int64_t n, T scale, T* a, Stream s);
 // a[0..n) = value.
-template <class T> void fill(std::int64_t n, T value, T* a, Stream s);
+template <class T>
+void fill(std::int64_t n, T value, T* a, Stream s);
 
-template <class T> void unary(UnaryOp op, std::int64_t n, const T* x, T* y, T p, Stream s);
+template <class T>
+void unary(UnaryOp op, std::int64_t n, const T* x, T* y, T p, Stream s);
 // gx = gy * f'(x), from x and/or y = f(x); overwrites gx.
 template <class T>
 void unary_backward(UnaryOp op, std::int64_t n, const T* x, const T* y, const T* gy, T* gx, T p, Stream s);

@@ -7,8 +7,8 @@ namespace {
 
 // One grid-stride loop over all rows * width elements; Word is the element type moved (4 or 8 bytes).
 template <class Word>
-__global__ void gather_rows_kernel(std::int64_t rows, std::int64_t width, const Word* src,
-                                   const std::int64_t* index, Word* dst) {
+__global__ void gather_rows_kernel(std::int64_t rows, std::int64_t width, const Word* src, const std::int64_t* index,
+                                   Word* dst) {
   const std::int64_t n = rows * width;
   for (std::int64_t i = detail::thread_index(); i < n; i += detail::grid_stride()) {
     const std::int64_t r = i / width, j = i - r * width;
@@ -18,8 +18,8 @@ __global__ void gather_rows_kernel(std::int64_t rows, std::int64_t width, const 
 
 }  // namespace
 
-void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const void* src,
-                 const std::int64_t* index, void* dst, Stream s) {
+void gather_rows(std::int64_t rows, std::int64_t width, std::size_t elem, const void* src, const std::int64_t* index,
+                 void* dst, Stream s) {
   const std::int64_t n = rows * width;
   if (n == 0) return;
   if (elem == 4)
@@ -43,7 +43,8 @@ __global__ void cast_kernel(std::int64_t n, const From* src, To* dst) {
 }
 }  // namespace
 
-template <class From, class To> void cast(std::int64_t n, const From* src, To* dst, Stream s) {
+template <class From, class To>
+void cast(std::int64_t n, const From* src, To* dst, Stream s) {
   if (n == 0) return;
   cast_kernel<<<detail::grid_for(n), detail::kThreads, 0, s>>>(n, src, dst);
   GN_CUDA_CHECK_LAUNCH();

@@ -6,12 +6,11 @@
 // dimensions lda = trans_a ? M : K and ldb = trans_b ? K : N, and opX = trans_x ? T : N.
 // beta = 0 overwrites C without reading it (BLAS convention); beta = 1 accumulates. Scalars are host
 // values (CUBLAS_POINTER_MODE_HOST, the handle's default). The default math mode is kept: no TF32.
-#include "kernels/cuda/gemm.h"
-
 #include <climits>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
 
 namespace gn::cuda {
 namespace {
@@ -55,8 +54,8 @@ cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t opb, cublasOperatio
 // op(A): (M, K), stored (M, K) or, if trans_a, (K, M); op(B): (K, N), stored (K, N) or, if trans_b, (N, K);
 // C: (M, N) row-major.
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          const T* B, T beta, T* C, Stream s) {
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, const T* B,
+          T beta, T* C, Stream s) {
   GN_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda::gemm: negative size M={} N={} K={}", M, N, K);
   if (M == 0 || N == 0) return;
   if (K == 0) {  // empty product: C = beta * C (beta = 0 overwrites, so a NaN in C does not survive)
@@ -80,7 +79,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 
 template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, const float*,
                           float, float*, Stream);
-template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
-                           const double*, double, double*, Stream);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, const double*,
+                           double, double*, Stream);
 
 }  // namespace gn::cuda

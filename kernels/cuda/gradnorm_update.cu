@@ -3,14 +3,13 @@
 // thread 0 in task order, exactly as the CPU loops add. T is small (2..~20 in practice), so the kernel is
 // a few microseconds of latency; its point is that nothing crosses to the host.
 
-#include "kernels/cuda/gradnorm_update.h"
-
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/gradnorm_update.h"
 
 namespace gn::cuda {
 namespace {
@@ -38,9 +37,9 @@ template <class W>
 __global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a, W* weights) {
   extern __shared__ double sh[];
   const int T = a.num_tasks;
-  double* G = sh;              // G_i
-  double* ratio = sh + T;      // Ltilde_i
-  double* rate = sh + 2 * T;   // r_i
+  double* G = sh;             // G_i
+  double* ratio = sh + T;     // Ltilde_i
+  double* rate = sh + 2 * T;  // r_i
   double* target = sh + 3 * T;
   double* diff = sh + 4 * T;   // G_i - target_i
   double* w_new = sh + 5 * T;  // after Adam
@@ -211,8 +210,7 @@ void gradnorm_update(int num_tasks, const double* losses, const double* norms, c
   GN_CHECK(step >= 1, "gradnorm_update: step must be >= 1 (Adam's bias correction), got {}", step);
   GN_CHECK(losses != nullptr && norms != nullptr && weights != nullptr, "gradnorm_update: null pointer");
   GN_CHECK(std::isfinite(options.alpha) && options.lr > 0 && options.min_weight > 0,
-           "gradnorm_update: bad options alpha={} lr={} min_weight={}", options.alpha, options.lr,
-           options.min_weight);
+           "gradnorm_update: bad options alpha={} lr={} min_weight={}", options.alpha, options.lr, options.min_weight);
   UpdateArgs a{};
   a.num_tasks = num_tasks;
   a.losses = losses;

@@ -41,10 +41,10 @@ enum GradNormStatus : int {
 };
 
 struct GradNormUpdateOptions {
-  double alpha = 1.5;       // asymmetry
-  double lr = 0.025;        // Adam on w (the paper's weight learning rate)
+  double alpha = 1.5;  // asymmetry
+  double lr = 0.025;   // Adam on w (the paper's weight learning rate)
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double min_weight = 1e-4;  // floor before renormalising (multitask/gradnorm.h's positivity rule)
+  double min_weight = 1e-4;    // floor before renormalising (multitask/gradnorm.h's positivity rule)
   bool squared_norms = false;  // norms hold G_i^2 (per_task_sq_norms' output) instead of G_i
 };
 

@@ -2,12 +2,11 @@
 // kernels/cpu/loss.cpp. Loss values, counts and upstream gradients stay in device memory, so a training
 // step never waits on the host. Sums are deterministic (per-block partial slots, then one block adds them
 // in a fixed order; see kernels/cuda/launch.cuh).
-#include "kernels/cuda/loss.h"
-
 #include <cuda/std/limits>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/loss.h"
 
 namespace gn::cuda {
 namespace {
@@ -57,8 +56,8 @@ __device__ void logit_stats(const T* z, std::int64_t C, std::int64_t S, double* 
 // is not ignore_index sets *bad_label = 1 (a plain store of a constant: idempotent, so the order of
 // concurrent stores does not matter) and is skipped. Launch with reduce_blocks(N * S) x kReduceThreads.
 template <class T>
-__global__ void cross_entropy_partials_kernel(std::int64_t positions, std::int64_t C, std::int64_t S,
-                                              const T* logits, const std::int64_t* labels, std::int64_t ignore_index,
+__global__ void cross_entropy_partials_kernel(std::int64_t positions, std::int64_t C, std::int64_t S, const T* logits,
+                                              const std::int64_t* labels, std::int64_t ignore_index,
                                               double* loss_partials, long long* count_partials, int* bad_label) {
   __shared__ double loss_buf[kReduceThreads];
   __shared__ long long count_buf[kReduceThreads];
@@ -113,9 +112,9 @@ __global__ void cross_entropy_finish_kernel(int blocks, const double* loss_parti
 // scale = g[0] / max(counted[0], 1) (formed in T, as the CPU caller forms it); zeros at ignored positions
 // and at invalid labels (the forward pass flagged those). Overwrites every element of grad.
 template <class T>
-__global__ void cross_entropy_backward_kernel(std::int64_t positions, std::int64_t C, std::int64_t S,
-                                              const T* logits, const std::int64_t* labels, std::int64_t ignore_index,
-                                              const T* g, const std::int64_t* counted, T* grad) {
+__global__ void cross_entropy_backward_kernel(std::int64_t positions, std::int64_t C, std::int64_t S, const T* logits,
+                                              const std::int64_t* labels, std::int64_t ignore_index, const T* g,
+                                              const std::int64_t* counted, T* grad) {
   const std::int64_t cnt = counted[0] > 1 ? counted[0] : 1;
   const double scale = static_cast<double>(g[0] / static_cast<T>(cnt));
   for (std::int64_t i = thread_index(); i < positions; i += grid_stride()) {
@@ -174,13 +173,12 @@ void cross_entropy(std::int64_t N, std::int64_t C, std::int64_t S, const T* logi
 }
 
 template <class T>
-void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, const T* logits,
-                            const std::int64_t* labels, std::int64_t ignore_index, const T* g,
-                            const std::int64_t* counted, T* grad, Stream s) {
+void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, const T* logits, const std::int64_t* labels,
+                            std::int64_t ignore_index, const T* g, const std::int64_t* counted, T* grad, Stream s) {
   const std::int64_t positions = N * S;
   if (positions <= 0 || C <= 0) return;
-  cross_entropy_backward_kernel<T><<<grid_for(positions), kThreads, 0, s>>>(positions, C, S, logits, labels,
-                                                                            ignore_index, g, counted, grad);
+  cross_entropy_backward_kernel<T>
+      <<<grid_for(positions), kThreads, 0, s>>>(positions, C, S, logits, labels, ignore_index, g, counted, grad);
   GN_CUDA_CHECK_LAUNCH();
 }
 

@@ -2,12 +2,11 @@
 // kernels/cpu/optim.cpp (PyTorch's SGD and Adam conventions; see kernels/cpu/optim.h). param and the
 // state buffers are updated in place; grad is read only. Adam's bias corrections are formed on the host
 // in double from `step`, exactly as the CPU version forms them, and passed in as T scalars.
-#include "kernels/cuda/optim.h"
-
 #include <cmath>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/optim.h"
 
 namespace gn::cuda {
 namespace {
@@ -29,8 +28,8 @@ __global__ void sgd_plain_kernel(std::int64_t n, T* param, const T* grad, T lr, 
 // buf = first ? d : momentum * buf + d; param -= lr * buf. On the first step buf is not read (0 * a
 // non-finite leftover would be NaN).
 template <class T>
-__global__ void sgd_momentum_kernel(std::int64_t n, T* param, const T* grad, T* buf, T lr, T momentum,
-                                    T weight_decay, bool first) {
+__global__ void sgd_momentum_kernel(std::int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
+                                    bool first) {
   for (std::int64_t i = thread_index(); i < n; i += grid_stride()) {
     const T d = grad[i] + weight_decay * param[i];
     const T b = first ? d : momentum * buf[i] + d;
@@ -64,8 +63,8 @@ void sgd_step(std::int64_t n, T* param, const T* grad, T* momentum_buf, T lr, T 
   if (momentum_buf == nullptr) {
     sgd_plain_kernel<T><<<grid_for(n), kThreads, 0, s>>>(n, param, grad, lr, weight_decay);
   } else {
-    sgd_momentum_kernel<T><<<grid_for(n), kThreads, 0, s>>>(n, param, grad, momentum_buf, lr, momentum, weight_decay,
-                                                            first);
+    sgd_momentum_kernel<T>
+        <<<grid_for(n), kThreads, 0, s>>>(n, param, grad, momentum_buf, lr, momentum, weight_decay, first);
   }
   GN_CUDA_CHECK_LAUNCH();
 }
@@ -79,8 +78,8 @@ void adam_step(std::int64_t n, T* param, const T* grad, T* m, T* v, T lr, T beta
   const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
   const T step_size = static_cast<T>(static_cast<double>(lr) / bc1);
   const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
-  adam_kernel<T><<<grid_for(n), kThreads, 0, s>>>(n, param, grad, m, v, beta1, beta2, eps, weight_decay, step_size,
-                                                  bc2_sqrt);
+  adam_kernel<T>
+      <<<grid_for(n), kThreads, 0, s>>>(n, param, grad, m, v, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt);
   GN_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,10 +1,9 @@
 // CUDA sum reductions: sum_all (deterministic two-pass, see kernels/cuda/launch.cuh), sum_axis (one thread
 // per output, adding the middle axis in order) and broadcast_axis (its adjoint). Accumulation is in T:
 // float for float32, double for float64. Every result is a function of the input alone (no atomics).
-#include "kernels/cuda/reduce.h"
-
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/reduce.h"
 
 namespace gn::cuda {
 namespace {
@@ -24,8 +23,7 @@ struct Load {
 // x (outer, n, inner) -> out (outer, inner): out[o, j] = scale * sum_k x[o, k, j], k in increasing order.
 // One thread per output element; neighbouring threads read neighbouring j (coalesced when inner > 1).
 template <class T>
-__global__ void sum_axis_kernel(std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T scale,
-                                T* out) {
+__global__ void sum_axis_kernel(std::int64_t outer, std::int64_t n, std::int64_t inner, const T* x, T scale, T* out) {
   const std::int64_t total = outer * inner;
   for (std::int64_t i = thread_index(); i < total; i += grid_stride()) {
     const std::int64_t o = i / inner, j = i - o * inner;
@@ -71,9 +69,9 @@ void broadcast_axis(std::int64_t outer, std::int64_t n, std::int64_t inner, cons
   GN_CUDA_CHECK_LAUNCH();
 }
 
-#define GN_INSTANTIATE(T)                                                                             \
-  template void sum_all<T>(std::int64_t, const T*, T, T*, Stream);                                    \
-  template void sum_axis<T>(std::int64_t, std::int64_t, std::int64_t, const T*, T, T*, Stream);       \
+#define GN_INSTANTIATE(T)                                                                       \
+  template void sum_all<T>(std::int64_t, const T*, T, T*, Stream);                              \
+  template void sum_axis<T>(std::int64_t, std::int64_t, std::int64_t, const T*, T, T*, Stream); \
   template void broadcast_axis<T>(std::int64_t, std::int64_t, std::int64_t, const T*, T, T*, Stream);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

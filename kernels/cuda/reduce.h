@@ -9,7 +9,8 @@
 namespace gn::cuda {
 
 // out[0] = scale * sum of x[0..n); out is a device pointer; overwrites.
-template <class T> void sum_all(std::int64_t n, const T* x, T scale, T* out, Stream s);
+template <class T>
+void sum_all(std::int64_t n, const T* x, T scale, T* out, Stream s);
 
 // x viewed as (outer, n, inner) -> out (outer, inner) = scale * sum over the middle axis; overwrites.
 template <class T>

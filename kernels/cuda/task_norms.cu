@@ -25,8 +25,6 @@
 // All variants: 64-bit element indices; the float sum of a block goes into a double slot; a task's total
 // is a double. Accumulation is in T (float for float input, STYLE habit 9).
 
-#include "kernels/cuda/task_norms.h"
-
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -37,12 +35,13 @@
 
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/task_norms.h"
 
 namespace gn::cuda {
 namespace {
 
 constexpr int kBlock = 256;  // threads per block, every kernel in this file
-constexpr int kUnroll = 4;  // v4, v5: 16-byte loads in flight per thread
+constexpr int kUnroll = 4;   // v4, v5: 16-byte loads in flight per thread
 
 // One entry of the work list: n (<= chunk_elements) contiguous elements of one piece.
 template <class T>
@@ -279,11 +278,11 @@ struct TaskPieceTable<T>::Impl {
   cudaStream_t last_stream = nullptr;
   // Host copies: what the device arrays hold.
   int num_tasks = 0;
-  std::vector<TaskPiece<T>> given;         // the caller's pieces, for the has-it-changed comparison
-  std::vector<TaskPiece<T>> by_task;       // non-empty pieces, grouped by task, caller's order within
-  std::vector<std::int64_t> piece_begin;   // (T + 1)
-  std::vector<TaskChunk<T>> chunks;        // task-major work list
-  std::vector<std::int64_t> chunk_begin;   // (T + 1)
+  std::vector<TaskPiece<T>> given;        // the caller's pieces, for the has-it-changed comparison
+  std::vector<TaskPiece<T>> by_task;      // non-empty pieces, grouped by task, caller's order within
+  std::vector<std::int64_t> piece_begin;  // (T + 1)
+  std::vector<TaskChunk<T>> chunks;       // task-major work list
+  std::vector<std::int64_t> chunk_begin;  // (T + 1)
   std::int64_t chunk = 0, total = 0, uploads = 0;
   bool has_set = false;
   // Device copies and scratch.
@@ -291,7 +290,7 @@ struct TaskPieceTable<T>::Impl {
   DeviceArray<std::int64_t> d_piece_begin;
   DeviceArray<TaskChunk<T>> d_chunks;
   DeviceArray<std::int64_t> d_chunk_begin;
-  DeviceArray<double> d_partials;  // one per chunk
+  DeviceArray<double> d_partials;    // one per chunk
   DeviceArray<unsigned> d_counters;  // one per task (v5)
 
   ~Impl() {
@@ -302,8 +301,7 @@ struct TaskPieceTable<T>::Impl {
 template <class T>
 TaskPieceTable<T>::TaskPieceTable(std::int64_t chunk_elements) : impl_(std::make_unique<Impl>()) {
   GN_CHECK(chunk_elements >= 0 && chunk_elements % 16 == 0,
-           "TaskPieceTable: chunk_elements must be 0 (automatic) or a positive multiple of 16, got {}",
-           chunk_elements);
+           "TaskPieceTable: chunk_elements must be 0 (automatic) or a positive multiple of 16, got {}", chunk_elements);
   impl_->chunk_request = chunk_elements;
 }
 template <class T>
@@ -317,16 +315,15 @@ template <class T>
 bool TaskPieceTable<T>::set(int num_tasks, std::span<const TaskPiece<T>> pieces, Stream s) {
   Impl& d = *impl_;
   if (d.has_set && d.num_tasks == num_tasks && d.given.size() == pieces.size() &&
-      std::equal(pieces.begin(), pieces.end(), d.given.begin(),
-                 same_piece<T>))
+      std::equal(pieces.begin(), pieces.end(), d.given.begin(), same_piece<T>))
     return false;
 
   GN_CHECK(num_tasks >= 0, "TaskPieceTable: num_tasks must be >= 0, got {}", num_tasks);
   std::int64_t total = 0;
   for (std::size_t k = 0; k < pieces.size(); ++k) {
     const TaskPiece<T>& p = pieces[k];
-    GN_CHECK(p.task >= 0 && p.task < num_tasks, "TaskPieceTable: piece {} is for task {} but there are {} tasks",
-             k, p.task, num_tasks);
+    GN_CHECK(p.task >= 0 && p.task < num_tasks, "TaskPieceTable: piece {} is for task {} but there are {} tasks", k,
+             p.task, num_tasks);
     GN_CHECK(p.n >= 0, "TaskPieceTable: piece {} has n = {}", k, p.n);
     GN_CHECK(p.n == 0 || p.data != nullptr, "TaskPieceTable: piece {} has {} elements at a null pointer", k, p.n);
     GN_CHECK(reinterpret_cast<std::uintptr_t>(p.data) % sizeof(T) == 0,
@@ -352,7 +349,8 @@ bool TaskPieceTable<T>::set(int num_tasks, std::span<const TaskPiece<T>> pieces,
     for (std::size_t k : of_task[t]) {
       const TaskPiece<T>& p = pieces[k];
       by_task.push_back(p);
-      for (std::int64_t off = 0; off < p.n; off += chunk) chunks.push_back({p.data + off, std::min(chunk, p.n - off), t});
+      for (std::int64_t off = 0; off < p.n; off += chunk)
+        chunks.push_back({p.data + off, std::min(chunk, p.n - off), t});
     }
     if (static_cast<std::int64_t>(chunks.size()) == chunk_begin[t]) chunks.push_back({nullptr, 0, t});  // empty task
   }
@@ -415,8 +413,8 @@ std::int64_t TaskPieceTable<T>::uploads() const {
 
 template <class T>
 void per_task_sq_norms_variant(int variant, TaskPieceTable<T>& table, double* sq_norms, int* nonfinite, Stream s) {
-  GN_CHECK(variant >= 1 && variant <= kTaskNormsVariants, "per_task_sq_norms: variant {} is not in [1, {}]",
-           variant, kTaskNormsVariants);
+  GN_CHECK(variant >= 1 && variant <= kTaskNormsVariants, "per_task_sq_norms: variant {} is not in [1, {}]", variant,
+           kTaskNormsVariants);
   auto& d = table.impl();
   const int num_tasks = d.num_tasks;
   if (num_tasks == 0) return;

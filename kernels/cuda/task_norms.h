@@ -66,7 +66,7 @@ class TaskPieceTable {
   std::int64_t num_chunks() const;      // work-list entries = blocks of v2..v5
   std::int64_t chunk_elements() const;  // in effect for the current pieces
   std::int64_t total_elements() const;
-  std::int64_t uploads() const;         // how many times set() has uploaded (tests check the caching)
+  std::int64_t uploads() const;  // how many times set() has uploaded (tests check the caching)
 
   struct Impl;  // device layout; defined in task_norms.cu
   Impl& impl() const { return *impl_; }

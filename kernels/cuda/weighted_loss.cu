@@ -21,8 +21,6 @@
 //   v3  v2 with the finalize inside the same kernel (the last block to arrive for a task, counted with
 //       an integer atomic, adds that task's slots in index order, as task_norms.cu v5): one launch.
 
-#include "kernels/cuda/weighted_loss.h"
-
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -30,12 +28,13 @@
 
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/weighted_loss.h"
 
 namespace gn::cuda {
 namespace {
 
 constexpr int kBlock = 256;
-constexpr int kMaxSharedWeights = 4096;          // combine v2 stages w in shared memory up to this T
+constexpr int kMaxSharedWeights = 4096;           // combine v2 stages w in shared memory up to this T
 constexpr std::int64_t kMseElemsPerBlock = 4096;  // multitask_mse v2/v3: work per block (before the cap)
 constexpr int kMseMaxBlocksPerTask = 1024;
 
@@ -295,8 +294,8 @@ __global__ void __launch_bounds__(kBlock)
 
 // A function of n only (never of the device), so the summation order is the same on every GPU.
 int mse_blocks_per_task(std::int64_t n) {
-  return static_cast<int>(std::clamp<std::int64_t>((n + kMseElemsPerBlock - 1) / kMseElemsPerBlock, 1,
-                                                   kMseMaxBlocksPerTask));
+  return static_cast<int>(
+      std::clamp<std::int64_t>((n + kMseElemsPerBlock - 1) / kMseElemsPerBlock, 1, kMseMaxBlocksPerTask));
 }
 
 }  // namespace
@@ -323,14 +322,13 @@ void combine_task_blocks_variant(int variant, std::int64_t B, int num_tasks, std
 }
 
 template <class T>
-void combine_task_blocks(std::int64_t B, int num_tasks, std::int64_t D, const T* deltas, const T* w, T* out,
-                         Stream s) {
+void combine_task_blocks(std::int64_t B, int num_tasks, std::int64_t D, const T* deltas, const T* w, T* out, Stream s) {
   combine_task_blocks_variant(kCombineDefaultVariant, B, num_tasks, D, deltas, w, out, s);
 }
 
 template <class T>
-void multitask_mse_variant(int variant, int num_tasks, std::int64_t n, const T* const* preds,
-                           const T* const* targets, const T* w, double* losses, T* const* grads, Stream s) {
+void multitask_mse_variant(int variant, int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets,
+                           const T* w, double* losses, T* const* grads, Stream s) {
   GN_CHECK(variant >= 1 && variant <= kMultitaskMseVariants, "multitask_mse: variant {} is not in [1, {}]", variant,
            kMultitaskMseVariants);
   GN_CHECK(num_tasks >= 0 && num_tasks <= kMaxFusedTasks, "multitask_mse: {} tasks; the fused kernel takes 0..{}",
@@ -374,14 +372,13 @@ void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T
   multitask_mse_variant(kMultitaskMseDefaultVariant, num_tasks, n, preds, targets, w, losses, grads, s);
 }
 
-#define GN_INSTANTIATE(T)                                                                                      \
-  template void combine_task_blocks<T>(std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream);       \
-  template void combine_task_blocks_variant<T>(int, std::int64_t, int, std::int64_t, const T*, const T*, T*,   \
-                                               Stream);                                                        \
-  template void multitask_mse<T>(int, std::int64_t, const T* const*, const T* const*, const T*, double*,      \
-                                 T* const*, Stream);                                                           \
-  template void multitask_mse_variant<T>(int, int, std::int64_t, const T* const*, const T* const*, const T*,  \
-                                         double*, T* const*, Stream);
+#define GN_INSTANTIATE(T)                                                                                             \
+  template void combine_task_blocks<T>(std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream);              \
+  template void combine_task_blocks_variant<T>(int, std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream); \
+  template void multitask_mse<T>(int, std::int64_t, const T* const*, const T* const*, const T*, double*, T* const*,   \
+                                 Stream);                                                                             \
+  template void multitask_mse_variant<T>(int, int, std::int64_t, const T* const*, const T* const*, const T*, double*, \
+                                         T* const*, Stream);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)
 #undef GN_INSTANTIATE

@@ -23,8 +23,7 @@ inline constexpr int kMaxFusedTasks = 64;
 // out = sum_t w[t] * deltas[:, t*D:(t+1)*D], adding t = 0, 1, ... in order (as the CPU reference).
 // Overwrites out; one pass over the deltas. Runs kCombineDefaultVariant.
 template <class T>
-void combine_task_blocks(std::int64_t B, int num_tasks, std::int64_t D, const T* deltas, const T* w, T* out,
-                         Stream s);
+void combine_task_blocks(std::int64_t B, int num_tasks, std::int64_t D, const T* deltas, const T* w, T* out, Stream s);
 // The same with an explicit variant in [1, kCombineVariants], for the kernel lab and the tests.
 template <class T>
 void combine_task_blocks_variant(int variant, std::int64_t B, int num_tasks, std::int64_t D, const T* deltas,
@@ -43,7 +42,7 @@ void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T
                    double* losses, T* const* grads, Stream s);
 // The same with an explicit variant in [1, kMultitaskMseVariants], for the kernel lab and the tests.
 template <class T>
-void multitask_mse_variant(int variant, int num_tasks, std::int64_t n, const T* const* preds,
-                           const T* const* targets, const T* w, double* losses, T* const* grads, Stream s);
+void multitask_mse_variant(int variant, int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets,
+                           const T* w, double* losses, T* const* grads, Stream s);
 
 }  // namespace gn::cuda

@@ -122,9 +122,9 @@ void expect_all_near(const std::vector<G>& got, const std::vector<R>& ref, Tol t
     }
   }
   if (bad > 0)
-    ADD_FAILURE() << what << ": " << bad << " of " << got.size() << " elements differ; first at " << first
-                  << ": got " << static_cast<double>(got[first]) << ", want " << static_cast<double>(ref[first])
-                  << " (tol " << tol(first, static_cast<double>(ref[first])) << ")";
+    ADD_FAILURE() << what << ": " << bad << " of " << got.size() << " elements differ; first at " << first << ": got "
+                  << static_cast<double>(got[first]) << ", want " << static_cast<double>(ref[first]) << " (tol "
+                  << tol(first, static_cast<double>(ref[first])) << ")";
 }
 
 // atol + rtol * |ref| with atol = rtol = ulps * eps(T): for results a few roundings away from the reference.
@@ -204,9 +204,9 @@ TYPED_TEST(CudaKernels, BinaryRejectsTooManyAxes) {
   using T = TypeParam;
   const std::vector<std::int64_t> shape(9, 1), strides(9, 0);
   DeviceBuffer<T> buf(1);
-  EXPECT_THROW(cuda::binary<T>(BinaryOp::Add, buf.get(), strides, buf.get(), strides, buf.get(), shape,
-                               cuda::current_stream()),
-               Error);
+  EXPECT_THROW(
+      cuda::binary<T>(BinaryOp::Add, buf.get(), strides, buf.get(), strides, buf.get(), shape, cuda::current_stream()),
+      Error);
 }
 
 TYPED_TEST(CudaKernels, AxpyScaleFillMatchCpu) {
@@ -312,7 +312,7 @@ TYPED_TEST(CudaKernels, SumAllIsDeterministic) {
 struct AxisCase {
   std::int64_t outer, n, inner;
 };
-const std::vector<AxisCase> kAxisCases{{1, 1, 1},     {3, 31, 1},  {1, 1023, 33},  {7, 33, 32},
+const std::vector<AxisCase> kAxisCases{{1, 1, 1},     {3, 31, 1},  {1, 1023, 33},         {7, 33, 32},
                                        {2, 0, 5},     {33, 1, 31}, {1, (1 << 20) + 7, 1}, {1024, 1023, 1},
                                        {2, 517, 1023}};
 
@@ -354,9 +354,9 @@ TYPED_TEST(CudaKernels, BroadcastAxisMatchesCpu) {
     cpu::broadcast_axis<T>(c.outer, c.n, c.inner, x.data(), scale, ref.data());
     DeviceBuffer<T> dx(x), dout(poisoned<T>(out_n));
     cuda::broadcast_axis<T>(c.outer, c.n, c.inner, dx.get(), scale, dout.get(), s);
-    expect_all_near(dout.download(), ref, ulp_tol<T>(1),
-                    "broadcast_axis (" + std::to_string(c.outer) + "," + std::to_string(c.n) + "," +
-                        std::to_string(c.inner) + ")");
+    expect_all_near(
+        dout.download(), ref, ulp_tol<T>(1),
+        "broadcast_axis (" + std::to_string(c.outer) + "," + std::to_string(c.n) + "," + std::to_string(c.inner) + ")");
   }
 }
 
@@ -376,14 +376,14 @@ TEST(CudaCopy, CopyRowsMatchesCpu) {
     std::int64_t rows, width, src_row, dst_row;
   };
   const Case cases[] = {
-      {33, 31, 31, 31},          // one block: a single linear copy
-      {33, 31, 40, 50},          // pitched on both sides: 2-D copy
-      {32, 32, 32, 64},          // into every other row
-      {1, 1023, 0, 0},           // one row
-      {31, 33, 0, 33},           // repeat one row (src pitch 0 < width): kernel
-      {1023, 7, 3, 7},           // overlapping source rows (src pitch < width): kernel
-      {0, 5, 5, 5},              // empty
-      {4, 0, 5, 5},              // empty rows
+      {33, 31, 31, 31},  // one block: a single linear copy
+      {33, 31, 40, 50},  // pitched on both sides: 2-D copy
+      {32, 32, 32, 64},  // into every other row
+      {1, 1023, 0, 0},   // one row
+      {31, 33, 0, 33},   // repeat one row (src pitch 0 < width): kernel
+      {1023, 7, 3, 7},   // overlapping source rows (src pitch < width): kernel
+      {0, 5, 5, 5},      // empty
+      {4, 0, 5, 5},      // empty rows
       {(1 << 10) + 7, 1024, 1031, 1024},
   };
   for (std::size_t elem : {std::size_t{1}, std::size_t{2}, std::size_t{4}, std::size_t{8}})
@@ -480,8 +480,8 @@ TYPED_TEST(CudaKernels, CrossEntropyAndBackwardMatchCpu) {
     double ignore_fraction;
   };
   const Case cases[] = {
-      {1, 1, 1, -100, 0.0},    {31, 10, 1, -100, 0.2}, {4, 3, 33, -100, 0.1}, {2, 33, 32, 2, 0.3},
-      {1023, 7, 1, -1, 0.05},  {3, 5, 1025, 255, 0.5}, {33, 2, 31, -100, 1.0},  // all ignored: count 0
+      {1, 1, 1, -100, 0.0},     {31, 10, 1, -100, 0.2}, {4, 3, 33, -100, 0.1},  {2, 33, 32, 2, 0.3},
+      {1023, 7, 1, -1, 0.05},   {3, 5, 1025, 255, 0.5}, {33, 2, 31, -100, 1.0},  // all ignored: count 0
       {0, 4, 3, -100, 0.0},                                                      // no positions
       {4097, 13, 1, -100, 0.1},
   };
@@ -491,8 +491,9 @@ TYPED_TEST(CudaKernels, CrossEntropyAndBackwardMatchCpu) {
     for (auto& z : logits) z = static_cast<T>(3 * static_cast<double>(z));  // a spread-out softmax
     std::vector<std::int64_t> labels(static_cast<std::size_t>(positions));
     for (auto& l : labels)
-      l = gen.uniform() < c.ignore_fraction ? c.ignore_index
-                                            : static_cast<std::int64_t>(gen.next_u64() % static_cast<std::uint64_t>(c.C));
+      l = gen.uniform() < c.ignore_fraction
+              ? c.ignore_index
+              : static_cast<std::int64_t>(gen.next_u64() % static_cast<std::uint64_t>(c.C));
     const std::string what = "N=" + std::to_string(c.N) + " C=" + std::to_string(c.C) + " S=" + std::to_string(c.S);
 
     std::int64_t count_ref = -1;
@@ -502,8 +503,7 @@ TYPED_TEST(CudaKernels, CrossEntropyAndBackwardMatchCpu) {
     DeviceBuffer<T> dz(logits), dout(poisoned<T>(1));
     DeviceBuffer<std::int64_t> dl(labels), dcount(std::vector<std::int64_t>{-7});
     DeviceBuffer<int> dbad(std::vector<int>{0x7f7f7f7f});
-    cuda::cross_entropy<T>(c.N, c.C, c.S, dz.get(), dl.get(), c.ignore_index, dout.get(), dcount.get(), dbad.get(),
-                           s);
+    cuda::cross_entropy<T>(c.N, c.C, c.S, dz.get(), dl.get(), c.ignore_index, dout.get(), dcount.get(), dbad.get(), s);
     EXPECT_EQ(dcount.download()[0], count_ref) << what;
     EXPECT_EQ(dbad.download()[0], 0) << what;
     // Each position's loss is formed in double on both sides from terms as large as the largest |logit|
@@ -553,8 +553,8 @@ TYPED_TEST(CudaKernels, CrossEntropyFlagsBadLabels) {
 struct GemmShape {
   std::int64_t M, N, K;
 };
-const std::vector<GemmShape> kGemmShapes{{1, 1, 1},  {31, 33, 32}, {33, 31, 1023}, {64, 1, 7}, {1, 65, 33},
-                                         {0, 3, 4},  {3, 0, 4},    {5, 6, 0},      {129, 257, 65}};
+const std::vector<GemmShape> kGemmShapes{{1, 1, 1}, {31, 33, 32}, {33, 31, 1023}, {64, 1, 7},    {1, 65, 33},
+                                         {0, 3, 4}, {3, 0, 4},    {5, 6, 0},      {129, 257, 65}};
 
 template <class T>
 void check_gemm(Generator& gen, bool ta, bool tb, const GemmShape& g, T alpha, T beta, cuda::Stream s) {
@@ -571,8 +571,7 @@ void check_gemm(Generator& gen, bool ta, bool tb, const GemmShape& g, T alpha, T
   cuda::gemm<T>(ta, tb, g.M, g.N, g.K, alpha, dA.get(), dB.get(), beta, dC.get(), s);
   const double depth = static_cast<double>(g.K) + 2.0;
   expect_all_near(
-      dC.download(), ref,
-      [&](std::size_t i, double r) { return sum_tol<T>(depth, static_cast<double>(bound[i]), r); },
+      dC.download(), ref, [&](std::size_t i, double r) { return sum_tol<T>(depth, static_cast<double>(bound[i]), r); },
       "gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " M=" + std::to_string(g.M) +
           " N=" + std::to_string(g.N) + " K=" + std::to_string(g.K) + " beta=" + std::to_string(beta));
 }

@@ -269,9 +269,9 @@ TEST(GradNormCudaTaskNorms, RejectsBadPieces) {
   Dev<double> sq(1);
   Dev<int> flags(1);
   EXPECT_THROW(cuda::per_task_sq_norms_variant<float>(0, table, sq.get(), flags.get(), stream()), Error);
-  EXPECT_THROW(cuda::per_task_sq_norms_variant<float>(cuda::kTaskNormsVariants + 1, table, sq.get(), flags.get(),
-                                                      stream()),
-               Error);
+  EXPECT_THROW(
+      cuda::per_task_sq_norms_variant<float>(cuda::kTaskNormsVariants + 1, table, sq.get(), flags.get(), stream()),
+      Error);
 }
 
 // Totals beyond 2^31 elements: 40 pieces aliasing one 2^26-element buffer (zeros except markers at both
@@ -282,7 +282,7 @@ TEST(GradNormCudaTaskNorms, TotalsBeyond2To31Elements) {
   const std::int64_t n = std::int64_t{1} << 26;
   Dev<float> data(n);
   data.zero();
-  data.upload({1.5f, -2.0f, 0.5f, 3.0f, -1.0f}, 0);                  // squares sum to 16.5
+  data.upload({1.5f, -2.0f, 0.5f, 3.0f, -1.0f}, 0);                   // squares sum to 16.5
   data.upload({2.0f, 2.0f, -0.5f, 1.0f, 1.0f, -3.0f, 0.25f}, n - 7);  // squares sum to 19.3125
   const double one = 16.5 + 19.3125;
   std::vector<cuda::TaskPiece<float>> pieces;
@@ -443,8 +443,8 @@ void check_mse(bool integers) {
   Dev<T> grads(16 * (kBig + 64));
   Dev<double> losses(16);
   for (int num_tasks = 1; num_tasks <= 16; ++num_tasks)
-    for (const std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{31}, std::int64_t{32},
-                                 std::int64_t{33}, std::int64_t{1023}, std::int64_t{10000}, kBig}) {
+    for (const std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{31}, std::int64_t{32}, std::int64_t{33},
+                                 std::int64_t{1023}, std::int64_t{10000}, kBig}) {
       if (n == kBig && !few_tasks(num_tasks)) continue;
       // t % 4 == 0: pred, target and grad 16-byte aligned (the packed path); else misaligned by t % 4.
       std::vector<const T*> hp(num_tasks), hy(num_tasks), dp(num_tasks), dy(num_tasks);

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <memory>
-#include <type_traits>
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
@@ -24,6 +23,43 @@ struct MultitaskStep::DeviceTables {
 #else
 struct MultitaskStep::DeviceTables {};
 #endif
+
+namespace {
+// The CUDA calls of the step, here so that no preprocessor branch sits inside a dispatch macro.
+template <class T>
+void cuda_multitask_mse(int tasks, std::int64_t n, const T* const* p, const T* const* y, const T* w, double* losses,
+                        T* const* g) {
+#ifdef GN_WITH_CUDA
+  cuda::multitask_mse<T>(tasks, n, p, y, w, losses, g, cuda::current_stream());
+#else
+  no_cuda_kernel("multitask mse");
+#endif
+}
+template <class T>
+void cuda_combine(std::int64_t B, int tasks, std::int64_t D, const T* deltas, T* out) {
+#ifdef GN_WITH_CUDA
+  cuda::combine_task_blocks<T>(B, tasks, D, deltas, nullptr, out, cuda::current_stream());
+#else
+  no_cuda_kernel("combine");
+#endif
+}
+}  // namespace
+
+// Task i's pieces for the CUDA norm kernel: rows [i*D, (i+1)*D) of the stacked weight gradient and
+// entries [i*D, (i+1)*D) of the stacked bias gradient. Uploaded once; later steps compare on the host.
+void MultitaskStep::set_device_pieces(const Tensor& h) {
+#ifdef GN_WITH_CUDA
+  const int T = model_.num_tasks();
+  const std::int64_t D_in = h.shape()[1], D = deltas_.shape()[1] / T;
+  std::vector<cuda::TaskPiece<float>> pieces;
+  for (int i = 0; i < T; ++i) pieces.push_back({i, stacked_wgrad_.data<float>() + i * D * D_in, D * D_in});
+  if (model_.shared().bias.defined())
+    for (int i = 0; i < T; ++i) pieces.push_back({i, stacked_bgrad_.data<float>() + i * D, D});
+  tables_->pieces.set(T, pieces, cuda::current_stream());
+#else
+  no_cuda_kernel("task norms");
+#endif
+}
 
 MultitaskStep::MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer,
                              std::vector<LossFn> losses)
@@ -201,11 +237,8 @@ void MultitaskStep::fused_mse(const std::vector<Tensor>& preds, std::span<const 
       stats.losses.resize(T);
       cpu::multitask_mse<scalar_t>(T, preds[0].numel(), p.data(), y.data(), w.data(), stats.losses.data(), g.data());
     } else {
-#ifdef GN_WITH_CUDA
-      cuda::multitask_mse<scalar_t>(T, preds[0].numel(), p.data(), y.data(),
-                                    weighting_.device_weights().data<scalar_t>(), losses_dev_.data<double>(), g.data(),
-                                    cuda::current_stream());
-#endif
+      cuda_multitask_mse<scalar_t>(T, preds[0].numel(), p.data(), y.data(),
+                                   weighting_.device_weights().data<scalar_t>(), losses_dev_.data<double>(), g.data());
     }
   });
 }
@@ -247,8 +280,9 @@ void MultitaskStep::head_backward(const std::vector<Tensor>& preds, std::span<co
 // All T per-task gradients of W in ONE GEMM, (T*D, B) x (B, D_in) = deltas^T h, and of its bias as the
 // column sums of the deltas. Task i's pieces: rows [i*D, (i+1)*D) and entries [i*D, (i+1)*D).
 void MultitaskStep::stacked_shared_grads(const Tensor& h) {
+  if (h.device().is_cuda()) set_device_pieces(h);
   const int T = model_.num_tasks();
-  const std::int64_t B = h.shape()[0], D_in = h.shape()[1], TD = deltas_.shape()[1], D = TD / T;
+  const std::int64_t B = h.shape()[0], D_in = h.shape()[1], TD = deltas_.shape()[1];
   const bool has_bias = model_.shared().bias.defined();
   GN_DISPATCH_FLOAT(h.dtype(), "task norms", [&] {
     dispatch::gemm<scalar_t>(h.device(), true, false, TD, D_in, B, scalar_t(1), deltas_.data<scalar_t>(),
@@ -256,17 +290,6 @@ void MultitaskStep::stacked_shared_grads(const Tensor& h) {
     if (has_bias)
       dispatch::sum_axis<scalar_t>(h.device(), 1, B, TD, deltas_.data<scalar_t>(), scalar_t(1),
                                    stacked_bgrad_.data<scalar_t>());
-#ifdef GN_WITH_CUDA
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (h.device().is_cuda()) {
-        std::vector<cuda::TaskPiece<float>> pieces;
-        for (int i = 0; i < T; ++i) pieces.push_back({i, stacked_wgrad_.data<float>() + i * D * D_in, D * D_in});
-        if (has_bias)
-          for (int i = 0; i < T; ++i) pieces.push_back({i, stacked_bgrad_.data<float>() + i * D, D});
-        tables_->pieces.set(T, pieces, cuda::current_stream());  // a host-side compare after the first step
-      }
-    }
-#endif
   });
 }
 
@@ -300,10 +323,7 @@ void MultitaskStep::combine() {
     if (combined_.device().is_cpu()) {
       cpu::combine_task_blocks<scalar_t>(B, T, D, deltas_.data<scalar_t>(), nullptr, combined_.data<scalar_t>());
     } else {
-#ifdef GN_WITH_CUDA
-      cuda::combine_task_blocks<scalar_t>(B, T, D, deltas_.data<scalar_t>(), nullptr, combined_.data<scalar_t>(),
-                                          cuda::current_stream());
-#endif
+      cuda_combine<scalar_t>(B, T, D, deltas_.data<scalar_t>(), combined_.data<scalar_t>());
     }
   });
 }

@@ -46,6 +46,7 @@ class MultitaskStep {
                      StepStats& stats);
   void fused_mse(const std::vector<Tensor>& preds, std::span<const Tensor> targets, StepStats& stats);
   void stacked_shared_grads(const Tensor& h);
+  void set_device_pieces(const Tensor& h);
   void task_norms_host(StepStats& stats);
   void combine();
   void backward_below_shared(const Tensor& h, int T);

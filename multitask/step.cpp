@@ -281,7 +281,6 @@ void MultitaskStep::head_backward(const std::vector<Tensor>& preds, std::span<co
 // column sums of the deltas. Task i's pieces: rows [i*D, (i+1)*D) and entries [i*D, (i+1)*D).
 void MultitaskStep::stacked_shared_grads(const Tensor& h) {
   if (h.device().is_cuda()) set_device_pieces(h);
-  const int T = model_.num_tasks();
   const std::int64_t B = h.shape()[0], D_in = h.shape()[1], TD = deltas_.shape()[1];
   const bool has_bias = model_.shared().bias.defined();
   GN_DISPATCH_FLOAT(h.dtype(), "task norms", [&] {

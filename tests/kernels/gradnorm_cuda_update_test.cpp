@@ -20,24 +20,7 @@ namespace {
 
 // ---- the GradNorm update on the device -----------------------------------------------------------
 
-// The CPU sequence the kernel reproduces: multitask/gradnorm.cpp with first-step L_i(0) and Adam.
-struct CpuGradNorm {
-  int T;
-  std::vector<double> L0, m, v, ratio, rate, target, dw;
-  double lgrad = 0;
-  explicit CpuGradNorm(int t) : T(t), m(t, 0.0), v(t, 0.0), ratio(t), rate(t), target(t), dw(t) {}
-  template <class W>
-  void step(const std::vector<double>& L, const std::vector<double>& G, std::vector<W>& w,
-            const cuda::GradNormUpdateOptions& o, std::int64_t k) {
-    if (L0.empty()) L0 = L;
-    std::vector<double> wd(w.begin(), w.end());
-    lgrad = cpu::gradnorm_weight_grad(T, L.data(), L0.data(), G.data(), wd.data(), o.alpha,
-                                      {ratio.data(), rate.data(), target.data(), dw.data()});
-    cpu::adam_step<double>(T, wd.data(), dw.data(), m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0, k);
-    cpu::renormalize_weights<double>(T, wd.data(), o.min_weight);
-    for (int i = 0; i < T; ++i) w[i] = static_cast<W>(wd[i]);
-  }
-};
+using CpuGradNorm = cpu::GradNormReference;  // kernels/cpu/gradnorm_update.h
 
 void step_inputs(int T, int k, const std::vector<double>& w, std::vector<double>& L, std::vector<double>& G) {
   L.resize(T);

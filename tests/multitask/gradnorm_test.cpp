@@ -187,3 +187,36 @@ TEST(MultitaskStep, NoAllocationInSteadyState) {
 
 }  // namespace
 }  // namespace gn
+
+namespace gn {
+namespace {
+
+// The CPU reference of the device update (kernels/cpu/gradnorm_update.h) is the same sequence as the
+// host GradNormWeighting, so the CUDA tests that compare against it check the real thing.
+TEST(GradNormUpdate, DeviceReferenceMatchesHostWeighting) {
+  const int T = 4;
+  multitask::GradNormOptions opt;
+  opt.alpha = 0.8;
+  multitask::GradNormWeighting host(T, opt);
+  cpu::GradNormReference ref(T);
+  struct {
+    double alpha, lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, min_weight;
+  } o{opt.alpha, opt.lr, 0.9, 0.999, 1e-8, opt.min_weight};
+  std::vector<double> w(T, 1.0);
+  for (int k = 0; k < 10; ++k) {
+    multitask::StepStats s;
+    s.losses.resize(T);
+    s.weighted_norms.resize(T);
+    for (int i = 0; i < T; ++i) {
+      s.losses[i] = (1.0 + i) * std::exp(-0.1 * (1 + i) * k);
+      s.weighted_norms[i] = host.weights()[i] * (0.5 + i);
+    }
+    ref.step(s.losses, s.weighted_norms, w, o, k + 1);
+    host.update(s);
+    for (int i = 0; i < T; ++i) EXPECT_NEAR(host.weights()[i], w[i], 1e-14) << "step " << k << " task " << i;
+  }
+  EXPECT_GT(std::abs(w[0] - 1.0), 1e-3);  // the weights really moved
+}
+
+}  // namespace
+}  // namespace gn

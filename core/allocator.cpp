@@ -26,16 +26,18 @@ class CachingAllocator {
   void* allocate(std::size_t bytes) {
     const std::size_t size = round_up(std::max<std::size_t>(bytes, 1));
     std::lock_guard lock(mu_);
-    stats_.bytes_in_use += size;
     if (auto it = free_.find(size); it != free_.end() && !it->second.empty()) {
+      stats_.bytes_in_use += size;
       void* p = it->second.back();
       it->second.pop_back();
       stats_.bytes_cached -= size;
       ++stats_.cache_hits;
       return p;
     }
+    void* p = sys_alloc_(size);  // may throw (out of memory): then nothing was taken
     ++stats_.system_allocs;
-    return sys_alloc_(size);
+    stats_.bytes_in_use += size;
+    return p;
   }
 
   void deallocate(void* p, std::size_t bytes) {

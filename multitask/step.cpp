@@ -90,8 +90,9 @@ void MultitaskStep::prepare_device(Device device, DType dtype) {
   weighting_.to_device(device, dtype);
   losses_dev_ = Tensor::zeros({T}, DType::Float64, device);
   sq_norms_dev_ = Tensor::zeros({T}, DType::Float64, device);
-  flags_dev_ = Tensor::zeros({T}, DType::Int64, device);  // T ints fit in T int64 slots
-  weight_sum_dev_ = Tensor::zeros({T}, dtype, device);
+  flags_dev_ = Tensor::zeros({T}, DType::Int64, device);         // T ints fit in T int64 slots
+  weight_sum_dev_ = Tensor::zeros({T}, DType::Float64, device);  // double, like the CPU path's sum
+  weight_now_dev_ = Tensor::zeros({T}, DType::Float64, device);
   tables_ = std::make_shared<DeviceTables>();
 }
 
@@ -105,7 +106,8 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   if (on_cuda) {
     prepare_device(x.device(), x.dtype());
     const Tensor& w = weighting_.device_weights();
-    dispatch::axpy<float>(w.device(), T, 1.0f, w.data<float>(), weight_sum_dev_.data<float>());
+    dispatch::cast(w.device(), T, w.dtype(), w.raw_data(), DType::Float64, weight_now_dev_.raw_data());
+    dispatch::axpy<double>(w.device(), T, 1.0, weight_now_dev_.data<double>(), weight_sum_dev_.data<double>());
     if (want_stats) weights_before = w.clone();
   } else {
     stats.weights = weighting_.weights();

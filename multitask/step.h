@@ -69,7 +69,7 @@ class MultitaskStep {
   std::vector<Tensor> loss_grads_;  // per task, shaped like its prediction
   // The CUDA path keeps these on the device (the CPU path uses host vectors in StepStats):
   Tensor losses_dev_, sq_norms_dev_, flags_dev_;  // (T) float64, (T) float64, (T) int flags
-  Tensor weight_sum_dev_;                         // (T) sum over steps of w(t)
+  Tensor weight_sum_dev_, weight_now_dev_;        // (T) float64: sum over steps of w(t); w(t) as float64
   struct DeviceTables;                            // the norm kernel's uploaded piece table
   std::shared_ptr<DeviceTables> tables_;
 };

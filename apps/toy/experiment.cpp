@@ -123,7 +123,8 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   multitask::MultitaskStep stepper(*model, *weighting, *opt);
 
   const DeviceSplit train = to_device(data.train, c.device);
-  const ToySplit test{data.test.x.to(c.device), to_device(data.test, c.device).y};
+  DeviceSplit test_on_device = to_device(data.test, c.device);
+  const ToySplit test{std::move(test_on_device.x), std::move(test_on_device.y)};
   ToyRunResult r;
   r.method = c.method;
   r.initial_test_losses = test_losses(*model, test);  // test losses are read to the host: log steps only

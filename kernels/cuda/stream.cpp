@@ -15,8 +15,11 @@ struct DeviceContext {
 };
 
 DeviceContext& context() {
-  static std::mutex mu;
-  static std::vector<std::unique_ptr<DeviceContext>> contexts;  // one per device, never destroyed:
+  // Both leaked on purpose, so they outlive every static destructor: the CUDA caching allocator (core/
+  // allocator.cpp), constructed before the first call here, frees its cached blocks at exit through
+  // device_free -> current_stream(); a destroyed vector there would be a use-after-free.
+  static std::mutex& mu = *new std::mutex;
+  static auto& contexts = *new std::vector<std::unique_ptr<DeviceContext>>;  // one per device, never destroyed:
   // destroying streams and handles at exit races with the driver's own teardown.
   int device = 0;
   GN_CUDA_CHECK(cudaGetDevice(&device));

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <vector>
+
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/rng.h"
@@ -75,6 +78,36 @@ TEST(Allocator, FreedBlocksAreReusedAndEmptyCacheReleasesThem) {
   const std::uint64_t allocs = cpu_stats().system_allocs;
   Tensor t = Tensor::zeros({1000}, DType::Float64);
   EXPECT_EQ(cpu_stats().system_allocs, allocs + 1) << "after empty_cache the block comes from the system again";
+}
+
+// A failed system allocation (out of memory) throws and leaves the statistics as they were.
+TEST(Allocator, FailedSystemAllocationDoesNotCountAsInUse) {
+  std::vector<gn::Device> devices{gn::cpu_device()};
+  if (gn::cuda_available()) devices.push_back(gn::cuda_device(0));
+  for (const gn::Device d : devices) {
+    const gn::AllocatorStats before = gn::allocator_stats(d);
+    EXPECT_ANY_THROW(gn::device_allocate(std::size_t{1} << 60, d)) << gn::to_string(d);
+    const gn::AllocatorStats after = gn::allocator_stats(d);
+    EXPECT_EQ(after.bytes_in_use, before.bytes_in_use) << gn::to_string(d);
+    EXPECT_EQ(after.system_allocs, before.system_allocs) << gn::to_string(d);
+  }
+}
+
+// CUDA blocks still cached when the process exits are released by the allocator's static destructor,
+// which reaches the stream registry (kernels/cuda/stream.cpp) created after it: that registry must still
+// be alive then. Runs in a fresh child process so the static construction order is the real one.
+TEST(Allocator, CudaCacheAtExitIsReleasedCleanly) {
+  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        {
+          Tensor t = Tensor::zeros({1000}, DType::Float32, gn::cuda_device(0));  // allocator, then the stream
+          Tensor u = Tensor::zeros({77}, DType::Float64, gn::cuda_device(0));
+        }  // both blocks go to the cache
+        std::exit(0);  // static destructors run here
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(Allocator, ZeroSizedTensorsWork) {

@@ -43,6 +43,9 @@ Device parse_device(const std::string& spec) {
       }
     }
     GN_CHECK(cuda_available(), "--device {}: CUDA is not available: {}", spec, cuda_unavailable_reason());
+    // One device per process for now (streams, handles and the allocator follow the current device);
+    // several GPUs come as several processes with the data-parallel communicator.
+    GN_CHECK(index == 0, "--device {}: only cuda:0 is supported in one process", spec);
     return cuda_device(index);
   }
   GN_FAIL("bad device '{}': expected auto, cpu, cuda or cuda:N", spec);

@@ -136,18 +136,9 @@ bool validate_mse(bool integers) {
         cpu::multitask_mse<T>(num_tasks, n, hp.data(), hy.data(), w_host.data(), ref_loss.data(), gp.data());
         for (int t = 0; t < num_tasks; ++t) ref_g[t].assign(g[t].begin(), g[t].end());
       } else {
-        std::vector<std::vector<double>> pd(num_tasks), yd(num_tasks);
-        std::vector<const double*> pp(num_tasks), yp(num_tasks);
         std::vector<double*> gp(num_tasks);
-        const std::vector<double> wd(w_host.begin(), w_host.end());
-        for (int t = 0; t < num_tasks; ++t) {
-          pd[t].assign(hp[t], hp[t] + n);
-          yd[t].assign(hy[t], hy[t] + n);
-          pp[t] = pd[t].data();
-          yp[t] = yd[t].data();
-          gp[t] = ref_g[t].data();
-        }
-        cpu::multitask_mse<double>(num_tasks, n, pp.data(), yp.data(), wd.data(), ref_loss.data(), gp.data());
+        for (int t = 0; t < num_tasks; ++t) gp[t] = ref_g[t].data();
+        cpu::multitask_mse_float64<T>(num_tasks, n, hp.data(), hy.data(), w_host.data(), ref_loss.data(), gp.data());
       }
       for (int v = 1; v <= cuda::kMultitaskMseVariants; ++v) {
         grads.poison();

@@ -1,6 +1,7 @@
 #include "kernels/cpu/weighted_loss.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace gn::cpu {
 
@@ -50,6 +51,22 @@ void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T
   }
 }
 
+template <class T>
+void multitask_mse_float64(int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets, const T* w,
+                           double* losses, double* const* grads) {
+  for (int t = 0; t < num_tasks; ++t) {
+    std::vector<double> p(preds[t], preds[t] + n), y(targets[t], targets[t] + n);
+    const double* pp = p.data();
+    const double* yp = y.data();
+    const double wt = static_cast<double>(w[t]);
+    multitask_mse<double>(1, n, &pp, &yp, &wt, losses + t, grads + t);
+  }
+}
+
+template void multitask_mse_float64<float>(int, std::int64_t, const float* const*, const float* const*, const float*,
+                                           double*, double* const*);
+template void multitask_mse_float64<double>(int, std::int64_t, const double* const*, const double* const*,
+                                            const double*, double*, double* const*);
 template void combine_task_blocks<float>(std::int64_t, int, std::int64_t, const float*, const float*, float*);
 template void combine_task_blocks<double>(std::int64_t, int, std::int64_t, const double*, const double*, double*);
 template void multitask_mse<float>(int, std::int64_t, const float* const*, const float* const*, const float*, double*,

@@ -20,4 +20,10 @@ template <class T>
 void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets, const T* w,
                    double* losses, T* const* grads);
 
+// The same in float64 whatever T is: the float64 reference the CUDA tests and kernel lab validate
+// against. grads are double arrays. Overwrites losses and grads.
+template <class T>
+void multitask_mse_float64(int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets, const T* w,
+                           double* losses, double* const* grads);
+
 }  // namespace gn::cpu

@@ -118,3 +118,31 @@ TEST(MultitaskMse, LossesAndWeightedGradientMatchNaive) {
 
 }  // namespace
 }  // namespace gn
+
+namespace gn {
+namespace {
+
+// The float64 reference used by the CUDA tests and the lab equals the double kernel on widened inputs.
+TEST(MultitaskMse, Float64ReferenceMatchesDoubleKernel) {
+  Generator gen(6);
+  const std::int64_t n = 257;
+  std::vector<float> p(n), y(n), g(n);
+  for (std::int64_t j = 0; j < n; ++j) p[j] = static_cast<float>(gen.normal()), y[j] = static_cast<float>(gen.normal());
+  const float w = 1.5f;
+  const float* pp = p.data();
+  const float* yp = y.data();
+  double loss = kPoison;
+  std::vector<double> ref_g(n, kPoison);
+  double* gp = ref_g.data();
+  cpu::multitask_mse_float64<float>(1, n, &pp, &yp, &w, &loss, &gp);
+  double expect = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    const double d = double(p[j]) - double(y[j]);
+    expect += d * d;
+    EXPECT_NEAR(ref_g[j], 1.5 * 2 * d / n, 1e-15);
+  }
+  EXPECT_NEAR(loss, expect / n, 1e-14);
+}
+
+}  // namespace
+}  // namespace gn

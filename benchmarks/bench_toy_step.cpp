@@ -1,6 +1,6 @@
 // Step time of the paper's toy model (batch 100, float32): equal weighting vs GradNorm, T = 2 and 10.
 // GradNorm's overhead over equal is the batched per-task weight-gradient GEMM, the norm reduction and
-// the weight update (DESIGN.md steps 4-5); everything else is the same path.
+// the weight update (steps 4-5 of multitask/step.h); everything else is the same path.
 //   ./build/benchmarks/bench_toy_step --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 // Compare with benchmarks/toy_step_torch.py (same model in PyTorch) run right after, on the same machine.
 #include <benchmark/benchmark.h>

@@ -18,8 +18,8 @@
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
-#include "kernels/cuda/stream.h"
 #endif
+#include "core/dispatch_cuda.h"
 
 namespace gn {
 
@@ -30,17 +30,6 @@ void check_floating(const Tensor& t, const char* op) {
   GN_CHECK(is_floating(t.dtype()), "{}: expects a float32 or float64 tensor, got {} of shape {}", op,
            dtype_name(t.dtype()), to_string(t.shape()));
 }
-
-// GN_CUDA(statements): the CUDA branch, compiled only in a CUDA build (`stream` is the device's stream).
-#ifdef GN_WITH_CUDA
-#define GN_CUDA(...)                                       \
-  do {                                                     \
-    [[maybe_unused]] auto stream = cuda::current_stream(); \
-    __VA_ARGS__;                                           \
-  } while (0)
-#else
-#define GN_CUDA(...) no_cuda_kernel(__func__)
-#endif
 
 namespace dispatch {
 

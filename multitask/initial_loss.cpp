@@ -48,27 +48,6 @@ InitialLoss InitialLoss::parse(const std::string& spec) {
   GN_FAIL("bad initial-loss '{}': expected first-step, mean-of-first:K or given:v1,v2,...", spec);
 }
 
-const std::vector<double>& InitialLoss::observe(const std::vector<double>& losses) {
-  if (mode_ == Mode::Given) {
-    GN_CHECK(value_.size() == losses.size(), "initial loss: {} given values for {} tasks", value_.size(),
-             losses.size());
-    return value_;
-  }
-  if (seen_ >= steps_) return value_;  // recorded once, never overwritten
-  if (sum_.empty()) sum_.assign(losses.size(), 0.0);
-  for (std::size_t i = 0; i < losses.size(); ++i) {
-    GN_CHECK(
-        std::isfinite(losses[i]) && losses[i] > 0,
-        "initial loss: task {} has loss {} at step {}; L_i(0) must be finite and > 0 (use --initial-loss given:...)", i,
-        losses[i], seen_);
-    sum_[i] += losses[i];
-  }
-  ++seen_;
-  value_.resize(losses.size());
-  for (std::size_t i = 0; i < losses.size(); ++i) value_[i] = sum_[i] / seen_;
-  return value_;
-}
-
 std::string InitialLoss::describe() const {
   switch (mode_) {
     case Mode::FirstStep:

@@ -5,6 +5,7 @@
 //   given:v1,v2,...      fixed values, e.g. log(C) for C-class cross-entropy (paper, footnote 2)
 #include <string>
 #include <vector>
+// The rule is applied by the GradNorm update kernel (kernels/gradnorm_update_state.h), on the device.
 
 namespace gn::multitask {
 
@@ -18,16 +19,15 @@ class InitialLoss {
   // Parses "first-step", "mean-of-first:K" or "given:v1,v2,..."; throws naming the bad text.
   static InitialLoss parse(const std::string& spec);
 
-  // Feeds one step's losses; returns L_i(0) as known after it.
-  const std::vector<double>& observe(const std::vector<double>& losses);
   Mode mode() const { return mode_; }
+  int steps() const { return steps_; }                          // K of mean-of-first (1 for first-step)
+  const std::vector<double>& values() const { return value_; }  // the given values
   std::string describe() const;
 
  private:
   Mode mode_ = Mode::FirstStep;
   int steps_ = 1;
-  int seen_ = 0;
-  std::vector<double> sum_, value_;
+  std::vector<double> value_;
 };
 
 }  // namespace gn::multitask

@@ -1,77 +1,79 @@
 #pragma once
-// The multitask training step (DESIGN.md, "The GradNorm step"), the same path for every weighting:
+// The multitask training step, the same path for every weighting, every task loss, every shared layer W
+// and every device:
 //   1. forward the trunk once; cut the graph at z (a leaf that requires grad)
-//   2. forward each head; losses L_i and d(w_i L_i)/d pred_i in one fused kernel (MSE), or autograd losses
+//   2. forward each head; losses L_i and d(w_i L_i)/d pred_i: one fused kernel when every task is MSE,
+//      else each task's autograd loss
 //   3. backward each head alone to the cut: wdelta_i = w_i dL_i/dz, head gradients land already scaled by w_i
-//   4. (weightings that ask) per-task norms G_i = ||grad_W w_i L_i||: ONE GEMM over the T deltas stacked
-//      side by side, then ONE per-task norm reduction over the stacked weight and bias gradients
-//   5. the weighting moves w(t) -> w(t+1)
+//   4. (weightings that ask) per-task norms G_i = ||grad_W w_i L_i||: W gives all T per-task gradients of
+//      its parameters from the T deltas stacked along dim 1 in ONE call (Linear: one GEMM), then ONE
+//      per-task norm reduction
+//   5. the weighting moves w(t) -> w(t+1), on the model's device
 //   6. fused combine: delta = sum_i wdelta_i in one pass
 //   7. backward the trunk once from z with delta (when the norms were computed, from h instead: W's
 //      gradient is the sum of the T per-task blocks already computed, so its GEMM is not repeated);
 //      the network's optimizer steps
-// Folding w_i into the loss gradient (step 2) rather than into the combine is the same arithmetic as the
-// design's delta = sum_i w_i delta_i, one pass cheaper, and it makes G_i come out of the norm directly.
-#include <functional>
+// Folding w_i into the loss gradient (step 2) rather than into the combine is the same arithmetic as
+// delta = sum_i w_i delta_i, one pass cheaper, and it makes G_i come out of the norm directly.
+// Nothing is read back to the host unless the caller asks for the step's statistics.
 #include <span>
 #include <vector>
 
+#include "core/dispatch_gradnorm.h"
 #include "multitask/model.h"
 #include "multitask/weighting.h"
 #include "nn/optimizer.h"
 
 namespace gn::multitask {
 
-// A task loss as an autograd op: (prediction, target) -> scalar.
-using LossFn = std::function<Tensor(const Tensor& pred, const Tensor& target)>;
+// What one step saw and did (host copies, filled only when asked for).
+struct StepStats {
+  std::int64_t step = 0;
+  std::vector<double> losses;          // L_i(t)
+  std::vector<double> weights;         // w_i(t), the weights this step trained with
+  std::vector<double> grad_norms;      // g_i = ||grad_W L_i||              (when norms were computed)
+  std::vector<double> weighted_norms;  // G_i = ||grad_W w_i L_i|| = w_i g_i (when norms were computed)
+  std::vector<double> next_weights;    // w_i(t+1)
+  double total_loss = 0;               // sum_i w_i(t) L_i(t), the loss the network trained on
+  Diagnostics diagnostics;             // the weighting's internals (GradNorm: L_i(0), targets, ...)
+};
 
 class MultitaskStep {
  public:
-  // `losses` empty: every task is MSE, computed by the fused multitask MSE kernel. Otherwise one per task.
-  MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer,
-                std::vector<LossFn> losses = {});
+  MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer);
 
-  // One training step on a batch: x (B, in), targets[i] shaped like head i's prediction. On the CPU the
-  // returned stats are always complete. On CUDA every value stays on the device unless `want_stats` is
-  // true: then the step reads losses, norms, weights and the GradNorm internals back (a sync point).
+  // One training step on a batch: x (B, ...), targets[i] what task i's loss expects. With want_stats the
+  // step reads its statistics back (on CUDA a sync point, so ask on logging steps only); without, the
+  // returned stats hold the step index alone.
   StepStats step(const Tensor& x, std::span<const Tensor> targets, bool want_stats = true);
   std::int64_t steps_taken() const { return step_; }
-  // w(t+1), the weights the next step will use (a host read on CUDA).
-  std::vector<double> current_weights() const;
-  // E_t[w_i(t)]: the time average of the weights the steps so far trained with (a host read on CUDA).
+  // w(t+1), the weights the next step will use (a host read).
+  std::vector<double> current_weights() const { return weighting_.read_weights(); }
+  // E_t[w_i(t)]: the time average of the weights the steps so far trained with (a host read).
   std::vector<double> mean_weights() const;
 
  private:
-  void head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets, const Tensor& z_cut,
-                     StepStats& stats);
-  void fused_mse(const std::vector<Tensor>& preds, std::span<const Tensor> targets, StepStats& stats);
-  void stacked_shared_grads(const Tensor& h);
-  void set_device_pieces(const Tensor& h);
-  void task_norms_host(StepStats& stats);
+  void ensure_buffers(const Tensor& h, const Tensor& z);
+  void head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets, const Tensor& z_cut);
+  void fused_mse(const std::vector<Tensor>& preds, std::span<const Tensor> targets);
+  void task_norms();
   void combine();
-  void backward_below_shared(const Tensor& h, int T);
-  void ensure_buffers(std::int64_t B, std::int64_t D, std::int64_t D_in, DType dtype, Device device);
-  void prepare_device(Device device, DType dtype);
-  void read_device_stats(const Tensor& weights_before, StepStats& stats);
+  void backward_below_shared(const Tensor& h);
+  StepStats read_stats(std::int64_t step, bool norms) const;
 
   MultitaskModel& model_;
   LossWeighting& weighting_;
   nn::Optimizer& optimizer_;
-  std::vector<LossFn> losses_;
   std::int64_t step_ = 0;
-  std::vector<double> weight_sum_;  // sum over steps of w(t) (CPU path)
-  // Reused every step (no allocation in the steady state):
-  Tensor deltas_;                   // (B, T*D): task i's w_i dL_i/dz in columns [i*D, (i+1)*D)
-  Tensor stacked_wgrad_;            // (T*D, D_in): task i's grad_W (w_i L_i) in rows [i*D, (i+1)*D)
-  Tensor stacked_bgrad_;            // (T*D): task i's grad_b (w_i L_i)
-  Tensor combined_;                 // (B, D): sum_i w_i dL_i/dz
-  Tensor grad_h_;                   // (B, D_in): dL/dh when the backward starts below W
-  std::vector<Tensor> loss_grads_;  // per task, shaped like its prediction
-  // The CUDA path keeps these on the device (the CPU path uses host vectors in StepStats):
-  Tensor losses_dev_, sq_norms_dev_, flags_dev_;  // (T) float64, (T) float64, (T) int flags
-  Tensor weight_sum_dev_, weight_now_dev_;        // (T) float64: sum over steps of w(t); w(t) as float64
-  struct DeviceTables;                            // the norm kernel's uploaded piece table
-  std::shared_ptr<DeviceTables> tables_;
+  // Reused every step (no allocation in the steady state), all on the model's device:
+  Tensor deltas_;                      // (B, T*C, ...): task i's w_i dL_i/dz in [i*C, (i+1)*C) of dim 1
+  std::vector<Tensor> stacked_grads_;  // per parameter k of W: (T, *shape_k), task i's grad in slice i
+  Tensor combined_;                    // z's shape: sum_i w_i dL_i/dz
+  Tensor grad_h_;                      // h's shape: dL/dh when the backward starts below W
+  std::vector<Tensor> loss_grads_;     // per task, shaped like its prediction (fused MSE)
+  Tensor losses_, sq_norms_, flags_;   // (T) float64 L_i, (T) float64 G_i^2, (T) int flags in int64 slots
+  Tensor weight_sum_, weights_now_;    // (T) float64: sum over steps of w(t); w(t) kept for the stats
+  dispatch::TaskNormPlan norm_plan_;
 };
 
 }  // namespace gn::multitask

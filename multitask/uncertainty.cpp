@@ -1,61 +1,67 @@
 #include "multitask/uncertainty.h"
 
-#include <cmath>
-
 #include "core/autograd.h"
-#include "core/dispatch.h"
 #include "core/ops.h"
 #include "nn/adam.h"
 
 namespace gn::multitask {
 
-UncertaintyWeighting::UncertaintyWeighting(int num_tasks, double lr)
-    : LossWeighting(num_tasks), lr_(lr), s_(static_cast<std::size_t>(num_tasks), 0.0) {
+UncertaintyWeighting::UncertaintyWeighting(int num_tasks, double lr) : LossWeighting(num_tasks), lr_(lr) {
   GN_CHECK(lr > 0, "uncertainty: learning rate must be > 0, got {}", lr);
-  s_param_ = Tensor::zeros({num_tasks}, DType::Float64).set_requires_grad();
-  s_grad_ = Tensor::zeros({num_tasks}, DType::Float64);
-  s_param_.set_grad(s_grad_);
-  optimizer_ = std::make_unique<nn::Adam>(std::vector<Tensor>{s_param_}, lr);
+  s_ = Tensor::zeros({num_tasks}, DType::Float64);
+  make_optimizer();
 }
 
-void UncertaintyWeighting::update(StepStats& stats) {
-  const int T = num_tasks();
-  GN_CHECK(static_cast<int>(stats.losses.size()) == T, "uncertainty: update needs {} losses, got {}", T,
-           stats.losses.size());
-  double* g = s_grad_.data<double>();
-  for (int i = 0; i < T; ++i) {
-    g[i] = 1.0 - std::exp(-s_[i]) * stats.losses[i];
-    stats.total_loss += s_[i];  // the regulariser term of L_total
-  }
-  stats.weight_grads.assign(g, g + T);
-  optimizer_->step();
-  const double* s = s_param_.data<double>();
-  s_.assign(s, s + T);
-  for (int i = 0; i < T; ++i) w_[i] = std::exp(-s_[i]);
-  stats.next_weights = w_;
+void UncertaintyWeighting::make_optimizer() {
+  s_.set_requires_grad();
+  s_grad_ = Tensor::zeros(s_.shape(), DType::Float64, s_.device());
+  s_.set_grad(s_grad_);
+  optimizer_ = std::make_unique<nn::Adam>(std::vector<Tensor>{s_}, lr_);
 }
 
-void UncertaintyWeighting::to_device(Device device, DType dtype) {
-  LossWeighting::to_device(device, dtype);
-  s_device_ = Tensor::from_vector(s_, {num_tasks()}, DType::Float64, device).set_requires_grad();
-  s_grad_device_ = Tensor::zeros({num_tasks()}, DType::Float64, device);
-  s_device_.set_grad(s_grad_device_);
-  device_optimizer_ = std::make_unique<nn::Adam>(std::vector<Tensor>{s_device_}, lr_);
+// Adam's moments and step counts travel with s: saved, rebuilt over the moved s, loaded back.
+void UncertaintyWeighting::move_state(Device device) {
+  LossWeighting::move_state(device);
+  const nn::StateDict adam = optimizer_->state_dict();
+  s_ = s_.detach().to(device);
+  make_optimizer();
+  optimizer_->load_state_dict(adam);
 }
 
-void UncertaintyWeighting::update_device(const Tensor& losses, const Tensor&, const Tensor&, std::int64_t) {
+void UncertaintyWeighting::do_update(const TaskSignals& sig) {
   NoGradGuard no_grad;
-  const Tensor precision = exp(neg(s_device_));                 // exp(-s_i) = w_i
-  s_grad_device_.copy_(add(neg(mul(precision, losses)), 1.0));  // ds_i = 1 - exp(-s_i) L_i
-  device_optimizer_->step();
-  const Tensor w = exp(neg(s_device_));
-  dispatch::cast(w.device(), num_tasks(), DType::Float64, w.raw_data(), w_device_.dtype(), w_device_.raw_data());
+  const Tensor precision = exp(neg(s_));                     // exp(-s_i) = w_i
+  s_grad_.copy_(add(neg(mul(precision, sig.losses)), 1.0));  // ds_i = 1 - exp(-s_i) L_i
+  optimizer_->step();
+  w_master_.copy_(exp(neg(s_)));
+  publish_weights();
 }
 
-void UncertaintyWeighting::read_device(StepStats* stats) {
-  LossWeighting::read_device(stats);
-  s_ = s_device_.to_vector();
-  if (stats) stats->weight_grads = s_grad_device_.to_vector();
+nn::StateDict UncertaintyWeighting::extra_state() const {
+  return nn::with_prefix(optimizer_->state_dict(), "optimizer.");
+}
+
+void UncertaintyWeighting::load_extra_state(const nn::StateDict& extra) {
+  for (const auto& [n, t] : extra)
+    GN_CHECK(n.starts_with("optimizer."), "uncertainty: load_state_dict: unexpected entry '{}'", n);
+  try {
+    optimizer_->load_state_dict(nn::strip_prefix(extra, "optimizer."));  // checks all before loading
+  } catch (const Error& e) {
+    GN_FAIL("uncertainty: load_state_dict: optimizer: {}", e.what());
+  }
+}
+
+void UncertaintyWeighting::after_load() {
+  NoGradGuard no_grad;
+  w_master_.copy_(exp(neg(s_)));
+  publish_weights();
+}
+
+Diagnostics UncertaintyWeighting::read_diagnostics() const {
+  Diagnostics d;
+  d.add("log_variances", s_.to_vector());
+  d.add("weight_grads", s_grad_.to_vector());
+  return d;
 }
 
 }  // namespace gn::multitask

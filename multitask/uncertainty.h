@@ -6,7 +6,7 @@
 // so the loss weight is w_i = exp(-s_i) and ds_i = 1 - exp(-s_i) L_i, whose fixed point is w_i = 1 / L_i.
 // (Kendall's Gaussian form has 1/(2 sigma^2) and log sigma; it differs by constant factors only.)
 // s starts at 0 (w = 1, like equal weighting) and follows its own optimizer (paper: Adam, lr 0.025).
-// Unlike GradNorm, nothing constrains sum w.
+// Unlike GradNorm, nothing constrains sum w. Written with ops on (T) tensors: the same code on any device.
 #include <memory>
 
 #include "multitask/weighting.h"
@@ -18,19 +18,23 @@ class UncertaintyWeighting : public LossWeighting {
  public:
   UncertaintyWeighting(int num_tasks, double lr = 0.025);
   std::string name() const override { return "uncertainty"; }
-  void update(StepStats& stats) override;
-  void to_device(Device device, DType dtype) override;
-  void update_device(const Tensor& losses, const Tensor& sq_norms, const Tensor& flags, std::int64_t step) override;
-  void read_device(StepStats* stats) override;
-  const std::vector<double>& log_variances() const { return s_; }
+  // log_variances (s_i after the update), weight_grads (ds_i of the update).
+  Diagnostics read_diagnostics() const override;
+  const Tensor& log_variances() const { return s_; }  // (T) float64 on the method's device
+
+ protected:
+  void do_update(const TaskSignals& signals) override;
+  void move_state(Device device) override;
+  nn::StateDict live_state() const override { return {{"log_variances", s_}}; }
+  nn::StateDict extra_state() const override;  // Adam's state under "optimizer."
+  void load_extra_state(const nn::StateDict& extra) override;
+  void after_load() override;
 
  private:
+  void make_optimizer();
+
   double lr_;
-  std::vector<double> s_;
-  // The CUDA path: the same update with device tensors (ops and Adam run on the device).
-  Tensor s_device_, s_grad_device_;
-  std::unique_ptr<nn::Optimizer> device_optimizer_;
-  Tensor s_param_, s_grad_;  // (T) float64
+  Tensor s_, s_grad_;  // (T) float64
   std::unique_ptr<nn::Optimizer> optimizer_;
 };
 

@@ -1,6 +1,7 @@
 #include "nn/adam.h"
 
 #include <cmath>
+#include <string>
 
 #include "core/dispatch.h"
 
@@ -35,6 +36,24 @@ void Adam::step() {
     });
     steps_[i] = t;
   }
+}
+
+void Adam::append_state(StateDict& out) const {
+  for (std::size_t i = 0; i < params().size(); ++i) {
+    const std::string prefix = std::to_string(i) + ".";
+    out.emplace_back(prefix + "exp_avg", m_[i]);
+    out.emplace_back(prefix + "exp_avg_sq", v_[i]);
+    out.emplace_back(prefix + "step", state_count(steps_[i]));
+  }
+}
+
+void Adam::load_numbers(const std::vector<Tensor>& in) {
+  std::vector<std::int64_t> steps(params().size());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    steps[i] = read_count(in[3 * i + 2]);  // exp_avg, exp_avg_sq, step per parameter, as appended above
+    GN_CHECK(steps[i] >= 0, "Adam: load_state_dict: nothing loaded: entry '{}.step' is {}, must be >= 0", i, steps[i]);
+  }
+  steps_ = std::move(steps);
 }
 
 }  // namespace gn::nn

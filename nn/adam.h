@@ -5,6 +5,7 @@
 //   p -= lr * mhat / (sqrt(vhat) + eps),  mhat = m / (1 - b1^t),  vhat = v / (1 - b2^t)
 // t counts the steps each parameter has actually received (a step that skips it, because its grad is
 // undefined, does not advance its t), as in PyTorch's per-parameter state['step'].
+// State: "<i>.exp_avg" (m), "<i>.exp_avg_sq" (v) and "<i>.step" (t, int64) for each parameter i.
 #include <cstdint>
 #include <vector>
 
@@ -28,6 +29,10 @@ class Adam : public Optimizer {
   const std::vector<Tensor>& exp_avg() const { return m_; }     // m
   const std::vector<Tensor>& exp_avg_sq() const { return v_; }  // v
   const std::vector<std::int64_t>& steps() const { return steps_; }
+
+ protected:
+  void append_state(StateDict& out) const override;
+  void load_numbers(const std::vector<Tensor>& in) override;
 
  private:
   double beta1_, beta2_, eps_, weight_decay_;

@@ -3,11 +3,11 @@
 #include <cstdint>
 
 #include "core/rng.h"
-#include "nn/module.h"
+#include "nn/shared_layer.h"
 
 namespace gn::nn {
 
-class Linear : public Module {
+class Linear : public SharedLayer {
  public:
   // Default initialisation is PyTorch's (torch.nn.Linear.reset_parameters): weight from
   // kaiming_uniform_(a = sqrt(5)), which is U(-1/sqrt(in), 1/sqrt(in)), then bias from the same
@@ -17,6 +17,11 @@ class Linear : public Module {
          Device device = cpu_device());
 
   Tensor forward(const Tensor& x) override;  // x: (B, in) -> (B, out)
+  // As W of a multitask step: h (B, in), deltas (B, T*out) -> grads {weight (T, out, in), bias (T, out)},
+  // all tasks in ONE GEMM, deltas^T h, and one column sum.
+  void stacked_parameter_grads(const Tensor& h, const Tensor& deltas, int num_tasks, std::span<Tensor> grads) override;
+  // delta (B, out) -> grad_h (B, in) = delta weight.
+  void input_grad(const Tensor& delta, Tensor& grad_h) override;
 
   std::int64_t in_features() const { return in_; }
   std::int64_t out_features() const { return out_; }

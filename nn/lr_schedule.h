@@ -23,6 +23,12 @@ class StepLR {
   double base_lr() const { return base_lr_; }
   std::int64_t last_step() const { return t_; }  // calls to step() so far
 
+  // "t" (int64) and "base_lr" (float64), 0-d on the CPU; step_size and gamma are construction arguments.
+  // Loading checks both entries before setting either and leaves the optimizer's lr alone: the optimizer's
+  // own state restores it, and the next step() recomputes it from the loaded base_lr anyway.
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state);
+
  private:
   Optimizer& optimizer_;
   std::int64_t step_size_;

@@ -6,19 +6,46 @@
 
 namespace gn::nn {
 
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
-  std::vector<std::pair<std::string, Tensor>> out;
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const { return walk(Walk::kParameters); }
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const { return walk(Walk::kBuffers); }
+
+StateDict Module::walk(Walk what) const {
+  StateDict out;
   std::unordered_set<const TensorImpl*> seen;
-  collect("", seen, out);
+  collect(what, "", seen, out);
   return out;
 }
 
-void Module::collect(const std::string& prefix, std::unordered_set<const TensorImpl*>& seen,
-                     std::vector<std::pair<std::string, Tensor>>& out) const {
-  for (const auto& [name, t] : params_) {
-    if (seen.insert(t.impl()).second) out.emplace_back(prefix + name, t);
+void Module::collect(Walk what, const std::string& prefix, std::unordered_set<const TensorImpl*>& seen,
+                     StateDict& out) const {
+  auto add = [&](const StateDict& own) {
+    for (const auto& [name, t] : own) {
+      if (seen.insert(t.impl()).second) out.emplace_back(prefix + name, t);
+    }
+  };
+  if (what != Walk::kBuffers) add(params_);
+  if (what != Walk::kParameters) add(buffers_);
+  for (const auto& [name, child] : children_) child->collect(what, prefix + name + ".", seen, out);
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (const auto& [name, child] : children_) child->train(on);
+}
+
+StateDict Module::state_dict() const {
+  StateDict out = walk(Walk::kBoth);
+  for (auto& [name, t] : out) t = t.clone();
+  return out;
+}
+
+LoadReport Module::load_state_dict(const StateDict& state, bool strict) {
+  StateDict live = walk(Walk::kBoth);
+  const StateMatch match = match_state(state, live, "Module", strict);
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    if (match.sources[i].defined()) copy_state(live[i].second, match.sources[i]);
   }
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", seen, out);
+  return match.report;
 }
 
 std::vector<Tensor> Module::parameters() const {
@@ -44,6 +71,7 @@ void Module::check_new_name(const std::string& name, const char* what) const {
   GN_CHECK(name.find('.') == std::string::npos,
            "Module: {} name '{}' contains '.', which separates levels in named_parameters()", what, name);
   for (const auto& [n, t] : params_) GN_CHECK(n != name, "Module: {} name '{}' is already a parameter", what, name);
+  for (const auto& [n, t] : buffers_) GN_CHECK(n != name, "Module: {} name '{}' is already a buffer", what, name);
   for (const auto& [n, c] : children_) GN_CHECK(n != name, "Module: {} name '{}' is already a sub-module", what, name);
 }
 
@@ -58,6 +86,16 @@ Tensor Module::register_parameter(std::string name, Tensor t) {
            name, to_string(t.shape()), t.grad_fn()->name);
   t.set_requires_grad(true);
   params_.emplace_back(std::move(name), t);
+  return t;
+}
+
+Tensor Module::register_buffer(std::string name, Tensor t) {
+  check_new_name(name, "buffer");
+  GN_CHECK(t.defined(), "Module: buffer '{}' is an undefined tensor", name);
+  // A buffer is not trained: a tensor that requires grad belongs in register_parameter (or detach() it).
+  GN_CHECK(!t.requires_grad(), "Module: buffer '{}' of shape {} requires grad; buffers are not trained", name,
+           to_string(t.shape()));
+  buffers_.emplace_back(std::move(name), t);
   return t;
 }
 

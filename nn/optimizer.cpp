@@ -33,6 +33,26 @@ void Optimizer::zero_grad() {
   }
 }
 
+StateDict Optimizer::state_dict() const {
+  StateDict out{{"lr", state_scalar(lr_)}};
+  append_state(out);
+  for (auto& [name, t] : out) t = t.clone();  // the numbers are fresh already; the tensor state is not
+  return out;
+}
+
+void Optimizer::load_state_dict(const StateDict& state) {
+  StateDict live{{"lr", state_scalar(lr_)}};
+  append_state(live);
+  const StateMatch match = match_state(state, live, name_);
+  const double lr = read_scalar(match.sources[0]);
+  GN_CHECK(std::isfinite(lr) && lr >= 0, "{}: load_state_dict: nothing loaded: entry 'lr' is {}, must be >= 0", name_,
+           lr);
+  load_numbers(std::vector<Tensor>(match.sources.begin() + 1, match.sources.end()));
+  lr_ = lr;
+  // Copying into the fresh number tensors too is harmless and keeps this loop unaware of which is which.
+  for (std::size_t i = 0; i < live.size(); ++i) copy_state(live[i].second, match.sources[i]);
+}
+
 bool Optimizer::has_grad_to_apply(std::size_t i, const char* kernel) const {
   const Tensor& p = params_[i];
   const Tensor g = p.grad();

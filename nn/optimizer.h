@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "nn/state_dict.h"
 
 namespace gn::nn {
 
@@ -31,6 +32,16 @@ class Optimizer {
   void set_lr(double lr);
   const std::vector<Tensor>& params() const { return params_; }
 
+  // Everything a resumed run needs to continue bitwise as if uninterrupted: "lr" (0-d float64 on the CPU),
+  // then the subclass's per-parameter entries "<i>.<what>" (i indexes params()). Tensor state is cloned on
+  // the parameter's device; counts and flags are 0-d int64 on the CPU. Hyperparameters fixed at construction
+  // (momentum, betas, ...) are not saved: build the optimizer with them as before.
+  virtual StateDict state_dict() const;
+  // Loads a state_dict() of the same kind of optimizer over parameters of the same shapes and dtypes,
+  // matching by name. Names, count, shapes, dtypes and values are all checked first: on a gn::Error naming
+  // the bad entries nothing has changed. Tensor state is copied in place (from any device).
+  virtual void load_state_dict(const StateDict& state);
+
  protected:
   // `name` ("SGD", "Adam") prefixes every error message.
   Optimizer(const char* name, std::vector<Tensor> params, double lr);
@@ -38,6 +49,14 @@ class Optimizer {
   // (CUDA parameters, grad of another dtype/shape/device).
   bool has_grad_to_apply(std::size_t i, const char* kernel) const;
   const char* name() const { return name_; }
+
+  // Subclass state for state_dict() / load_state_dict(). append_state adds the entries: live tensors (loading
+  // copies into them) and fresh state_scalar()/state_count() for plain numbers. load_numbers receives, in the
+  // same order, the caller's tensors for those entries, already checked for name, shape and dtype, before
+  // anything changes: it checks every value, then sets its numbers (throwing after setting any would leave a
+  // half-loaded optimizer). The live tensors are copied after it returns.
+  virtual void append_state(StateDict& out) const {}
+  virtual void load_numbers(const std::vector<Tensor>& in) {}
 
  private:
   const char* name_;

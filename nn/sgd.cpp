@@ -1,6 +1,7 @@
 #include "nn/sgd.h"
 
 #include <cmath>
+#include <string>
 
 #include "core/dispatch.h"
 
@@ -30,6 +31,24 @@ void SGD::step() {
     });
     started_[i] = true;
   }
+}
+
+void SGD::append_state(StateDict& out) const {
+  for (std::size_t i = 0; i < params().size(); ++i) {
+    if (!buffers_.empty()) out.emplace_back(std::to_string(i) + ".momentum_buffer", buffers_[i]);
+    out.emplace_back(std::to_string(i) + ".started", state_count(started_[i] ? 1 : 0));
+  }
+}
+
+void SGD::load_numbers(const std::vector<Tensor>& in) {
+  const std::size_t stride = buffers_.empty() ? 1 : 2;  // entries per parameter, as appended above
+  std::vector<bool> started(params().size());
+  for (std::size_t i = 0; i < started.size(); ++i) {
+    const std::int64_t s = read_count(in[i * stride + stride - 1]);
+    GN_CHECK(s == 0 || s == 1, "SGD: load_state_dict: nothing loaded: entry '{}.started' is {}, must be 0 or 1", i, s);
+    started[i] = s == 1;
+  }
+  started_ = std::move(started);
 }
 
 }  // namespace gn::nn

@@ -3,6 +3,8 @@
 // (torch.optim.SGD with dampening 0, no Nesterov); the update rule is in kernels/cpu/optim.h:
 //   d = g + weight_decay * p;  buf = momentum * buf + d (buf = d on a parameter's first step);  p -= lr * buf
 // With momentum 0 no buffer exists and p -= lr * d.
+// State: "<i>.momentum_buffer" (only with momentum > 0) and "<i>.started" (0 or 1: whether parameter i has
+// had its first step, which sets its buffer instead of decaying it).
 #include <cstdint>
 #include <vector>
 
@@ -21,6 +23,10 @@ class SGD : public Optimizer {
   double weight_decay() const { return weight_decay_; }
   // One buffer per parameter (same shape, dtype, device), allocated at construction; empty when momentum == 0.
   const std::vector<Tensor>& momentum_buffers() const { return buffers_; }
+
+ protected:
+  void append_state(StateDict& out) const override;
+  void load_numbers(const std::vector<Tensor>& in) override;
 
  private:
   double momentum_;

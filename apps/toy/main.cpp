@@ -1,8 +1,8 @@
 // gradnorm-toy: the paper's toy regression (Section 4, Figure 2). Trains each requested loss-weighting
 // method from the same initial network on the same data and writes metrics, summaries and a table.
 //
-// Three hops to the GradNorm kernel: run_toy (experiment.cpp) -> MultitaskStep::step (multitask/step.cpp)
-// -> cpu::per_task_sq_norms (kernels/cpu/task_norms.cpp).
+// Four hops to the GradNorm kernel: run_toy (experiment.cpp) -> app::Trainer::run (apps/common/trainer.cpp)
+// -> MultitaskStep::step (multitask/step.cpp) -> cpu::per_task_sq_norms (kernels/cpu/task_norms.cpp).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -11,12 +11,13 @@
 #include <cmath>
 #include <set>
 
+#include "apps/common/progress.h"
 #include "apps/toy/experiment.h"
-#include "apps/toy/progress.h"
 #include "apps/toy/report.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "kernels/cpu/threads.h"
+#include "nn/optimizer_factory.h"
 
 namespace {
 
@@ -54,7 +55,7 @@ int run(int argc, char** argv) {
   app.add_option("--steps", run.steps, "training steps per method")->check(CLI::PositiveNumber);
   app.add_option("--batch", run.batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--lr", run.lr, "network learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--optimizer", run.optimizer, "network optimizer")->check(CLI::IsMember({"adam", "sgd"}));
+  app.add_option("--optimizer", run.optimizer, "network optimizer")->check(CLI::IsMember(nn::optimizer_names()));
   app.add_option("--lr-decay-steps", run.lr_decay_steps, "multiply lr by --lr-decay every N steps (0: never)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--lr-decay", run.lr_decay, "lr decay factor")->check(CLI::Range(0.0, 1.0));
@@ -121,7 +122,7 @@ int run(int argc, char** argv) {
   for (const auto& method : methods) {
     run.method = method;
     if (method == "gradnorm-static") run.weighting.static_weights = results.front().mean_weights;
-    toy::Progress bar(fmt::format("T={} {}", tasks, method));
+    gn::app::Progress bar(fmt::format("T={} {}", tasks, method));
     results.push_back(toy::run_toy(toy_data, run, [&](std::int64_t done, std::int64_t total) {
       if (!quiet) bar.update(done, total);
     }));

@@ -4,49 +4,24 @@
 #include <fmt/ranges.h>
 
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include "apps/common/writers.h"
 
 namespace gn::toy {
-namespace {
 
 namespace fs = std::filesystem;
 
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp);
-    GN_CHECK(f.good(), "cannot write {}", tmp.string());
-    f << text;
-    f.close();
-    GN_CHECK(f.good(), "error while writing {}", tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
-std::string csv_numbers(const std::vector<double>& v) {
-  std::string out;
-  for (double x : v) out += fmt::format(",{:.9g}", x);
-  return out;
-}
-
-}  // namespace
-
 void write_outputs(const std::string& dir, const RunInfo& info, const std::vector<ToyRunResult>& results) {
   fs::create_directories(dir);
-  const int T = info.tasks;
-  std::string csv = "method,step,test_loss_ratio_sum";
+  std::vector<std::string> columns{"method", "step", "test_loss_ratio_sum"};
   for (const char* col : {"w", "train_loss", "test_loss", "grad_norm"})
-    for (int i = 0; i < T; ++i) csv += fmt::format(",{}_{}", col, i);
-  csv += "\n";
+    for (auto& name : app::task_columns(col, info.tasks)) columns.push_back(std::move(name));
+  app::MetricsCsv csv(columns);
   for (const auto& r : results)
     for (const auto& row : r.rows)
-      csv +=
-          fmt::format("{},{},{:.9g}{}{}{}{}\n", r.method, row.step, row.test_loss_ratio_sum, csv_numbers(row.weights),
-                      csv_numbers(row.train_losses), csv_numbers(row.test_losses), csv_numbers(row.grad_norms));
-  write_atomically(fs::path(dir) / "metrics.csv", csv);
+      csv.add_row(r.method, row.step,
+                  {{&row.test_loss_ratio_sum, 1}, row.weights, row.train_losses, row.test_losses, row.grad_norms});
+  csv.write(fs::path(dir) / "metrics.csv");
 
   for (const auto& r : results) {
     nlohmann::ordered_json j;
@@ -65,7 +40,7 @@ void write_outputs(const std::string& dir, const RunInfo& info, const std::vecto
     j["test_loss_ratio_sum"] = r.test_loss_ratio_sum;
     j["step_ms_median"] = r.step_ms_median;
     fs::create_directories(fs::path(dir) / r.method);
-    write_atomically(fs::path(dir) / r.method / "summary.json", j.dump(2) + "\n");
+    app::write_json(fs::path(dir) / r.method / "summary.json", j);
   }
 }
 

@@ -17,8 +17,7 @@ struct RunInfo {  // the settings every summary.json repeats
   int threads;
 };
 
-// Writes DIR/metrics.csv and DIR/<method>/summary.json for every result. Each file is written to a
-// temporary name and renamed, so an interrupted run leaves no half-written file.
+// Writes DIR/metrics.csv and DIR/<method>/summary.json for every result, each atomically (apps/common/writers.h).
 void write_outputs(const std::string& dir, const RunInfo& info, const std::vector<ToyRunResult>& results);
 // The table printed at the end: method, test loss-ratio sum, final and mean weights, median step ms.
 std::string result_table(const RunInfo& info, const std::vector<ToyRunResult>& results);

@@ -1,5 +1,5 @@
 #pragma once
-// The kernel lab's shared harness (STYLE.md habit 1, in the manner of llm.c's dev/cuda): each lab
+// The kernel lab's shared harness (in the manner of llm.c's dev/cuda): each lab
 // executable validates every numbered variant of its kernels against the float64 CPU reference
 // (kernels/cpu) at awkward sizes, then times them and prints one markdown table.
 //

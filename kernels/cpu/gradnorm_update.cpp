@@ -1,7 +1,10 @@
 #include "kernels/cpu/gradnorm_update.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "kernels/cpu/optim.h"
 #include "kernels/error.h"
 
 namespace gn::cpu {
@@ -40,5 +43,71 @@ void renormalize_weights(int num_tasks, T* w, double min_weight) {
 
 template void renormalize_weights<float>(int, float*, double);
 template void renormalize_weights<double>(int, double*, double);
+
+template <class W>
+void gradnorm_update(int num_tasks, const double* losses, const double* norms, const int* norm_flags,
+                     const GradNormBuffers& b, W* weights_out, const GradNormUpdateOptions& o, std::int64_t update) {
+  GN_CHECK(num_tasks >= 1, "gradnorm_update: needs at least one task, got {}", num_tasks);
+  GN_CHECK(update >= 1, "gradnorm_update: update must be >= 1 (Adam's bias correction), got {}", update);
+  GN_CHECK(
+      losses != nullptr && norms != nullptr && weights_out != nullptr && b.weights != nullptr && b.status != nullptr,
+      "gradnorm_update: null pointer");
+  GN_CHECK(std::isfinite(o.alpha) && o.lr > 0 && o.min_weight > 0 && o.initial_loss_steps >= 0,
+           "gradnorm_update: bad options alpha={} lr={} min_weight={} initial_loss_steps={}", o.alpha, o.lr,
+           o.min_weight, o.initial_loss_steps);
+  if (*b.status != kGradNormOk) return;  // a failure is sticky (see gradnorm_update_state.h)
+  const int T = num_tasks;
+  const auto n = static_cast<std::size_t>(T);
+  // 1. Norms and the finiteness of the inputs.
+  bool bad = false;
+  for (int i = 0; i < T; ++i) {
+    b.norms[i] = o.squared_norms ? std::sqrt(norms[i]) : norms[i];
+    bad |= !std::isfinite(losses[i]) || !std::isfinite(b.norms[i]) || (norm_flags != nullptr && norm_flags[i] != 0);
+  }
+  if (bad) {
+    *b.status = kGradNormNonFiniteInput;
+    return;
+  }
+  // 2. L_i(0), into temporaries: nothing is committed before the update is known to succeed.
+  std::vector<double> l0(b.initial_losses, b.initial_losses + T), sum(b.initial_loss_sum, b.initial_loss_sum + T);
+  if (o.initial_loss_steps > 0 && update <= o.initial_loss_steps) {
+    for (int i = 0; i < T; ++i) {
+      if (!(std::isfinite(losses[i]) && losses[i] > 0)) {
+        *b.status = kGradNormBadInitialLoss;
+        return;
+      }
+      sum[i] += losses[i];
+      l0[i] = sum[i] / static_cast<double>(update);
+    }
+  }
+  // 3. The closed-form weight gradient.
+  *b.lgrad = gradnorm_weight_grad(T, losses, l0.data(), b.norms, b.weights, o.alpha,
+                                  {b.loss_ratio, b.inverse_rate, b.target, b.weight_grad});
+  // 4. The weights' optimizer, on copies.
+  std::vector<double> w(b.weights, b.weights + T), m(b.adam_m, b.adam_m + T), v(b.adam_v, b.adam_v + T);
+  if (o.optimizer == GradNormOptimizer::Adam)
+    adam_step<double>(T, w.data(), b.weight_grad, m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0, update);
+  else
+    sgd_step<double>(T, w.data(), b.weight_grad, nullptr, o.lr, 0.0, 0.0, false);
+  std::copy(w.begin(), w.end(), b.weights_stepped);
+  if (!std::all_of(w.begin(), w.end(), [](double x) { return std::isfinite(x); })) {
+    *b.status = kGradNormNonFiniteWeight;
+    return;
+  }
+  // 5. Floor, renormalise, commit.
+  renormalize_weights<double>(T, w.data(), o.min_weight);
+  std::copy_n(w.begin(), n, b.weights);
+  std::copy_n(m.begin(), n, b.adam_m);
+  std::copy_n(v.begin(), n, b.adam_v);
+  std::copy_n(l0.begin(), n, b.initial_losses);
+  std::copy_n(sum.begin(), n, b.initial_loss_sum);
+  for (int i = 0; i < T; ++i) weights_out[i] = static_cast<W>(w[i]);
+  *b.status = kGradNormOk;
+}
+
+template void gradnorm_update<float>(int, const double*, const double*, const int*, const GradNormBuffers&, float*,
+                                     const GradNormUpdateOptions&, std::int64_t);
+template void gradnorm_update<double>(int, const double*, const double*, const int*, const GradNormBuffers&, double*,
+                                      const GradNormUpdateOptions&, std::int64_t);
 
 }  // namespace gn::cpu

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/cpu/optim.h"
+#include "kernels/gradnorm_update_state.h"
 
 namespace gn::cpu {
 
@@ -30,28 +30,14 @@ double gradnorm_weight_grad(int num_tasks, const double* losses, const double* i
 template <class T>
 void renormalize_weights(int num_tasks, T* w, double min_weight);
 
-// The CPU reference of the whole device update (kernels/cuda/gradnorm_update.cu), step by step as
-// multitask/gradnorm.cpp does it: L_i(0) from the first call, the closed-form gradient, one Adam step on
-// w (weight decay 0), floor and renormalise. Keeps Adam's state and the last step's terms for checks.
-// Options: anything with alpha, lr, beta1, beta2, eps, min_weight (e.g. cuda::GradNormUpdateOptions).
-struct GradNormReference {
-  int T;
-  std::vector<double> L0, m, v, ratio, rate, target, dw;
-  double lgrad = 0;
-  explicit GradNormReference(int tasks)
-      : T(tasks), m(tasks, 0.0), v(tasks, 0.0), ratio(tasks), rate(tasks), target(tasks), dw(tasks) {}
-  // losses L_i(t), norms G_i, weights updated in place; step: Adam's 1-based count.
-  template <class W, class Options>
-  void step(const std::vector<double>& L, const std::vector<double>& G, std::vector<W>& w, const Options& o,
-            std::int64_t step) {
-    if (L0.empty()) L0 = L;
-    std::vector<double> wd(w.begin(), w.end());
-    lgrad = gradnorm_weight_grad(T, L.data(), L0.data(), G.data(), wd.data(), o.alpha,
-                                 {ratio.data(), rate.data(), target.data(), dw.data()});
-    adam_step<double>(T, wd.data(), dw.data(), m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0, step);
-    renormalize_weights<double>(T, wd.data(), o.min_weight);
-    for (int i = 0; i < T; ++i) w[i] = static_cast<W>(wd[i]);
-  }
-};
+// The whole update of kernels/gradnorm_update_state.h, one call per training step. losses: (T) L_i(t);
+// norms: (T) G_i, or G_i^2 with options.squared_norms; norm_flags: (T) non-finite flags of the norm
+// reduction, or nullptr; update: this update's 1-based count; weights_out: (T) w in the model's dtype,
+// overwritten on success. Bad numbers never throw: they set *b.status and commit nothing (the CUDA twin
+// cannot throw, and both must behave alike); bad arguments (T, update) do throw.
+template <class W>
+void gradnorm_update(int num_tasks, const double* losses, const double* norms, const int* norm_flags,
+                     const GradNormBuffers& b, W* weights_out, const GradNormUpdateOptions& options,
+                     std::int64_t update);
 
 }  // namespace gn::cpu

@@ -1,7 +1,7 @@
 // The GradNorm weight update on the device (see gradnorm_update.h). One block of 32 threads: the per-task
-// work (ratios, targets, the weight gradient, Adam) is spread over the threads, and every sum runs on
-// thread 0 in task order, exactly as the CPU loops add. T is small (2..~20 in practice), so the kernel is
-// a few microseconds of latency; its point is that nothing crosses to the host.
+// work (ratios, targets, the weight gradient, the optimizer) is spread over the threads, and every sum
+// runs on thread 0 in task order, exactly as the CPU loops add. T is small (2..~20 in practice), so the
+// kernel is a few microseconds of latency; its point is that nothing crosses to the host.
 
 #include <cuda_runtime.h>
 
@@ -15,58 +15,78 @@ namespace gn::cuda {
 namespace {
 
 constexpr int kThreads = 32;
+constexpr int kSharedArrays = 10;  // doubles per task in shared memory
 
 struct UpdateArgs {
   int num_tasks;
   const double* losses;
   const double* norms;
   const int* norm_flags;
-  double* initial_losses;
-  int* initialized;
-  double* m;
-  double* v;
-  GradNormDiagnostics diag;
-  double alpha, beta1, beta2, eps, min_weight;
-  double step_size;  // lr / (1 - beta1^step), computed on the host exactly as cpu::adam_step does
-  double bc2_sqrt;   // sqrt(1 - beta2^step)
+  GradNormBuffers b;
+  double alpha, beta1, beta2, eps, lr, min_weight;
+  double step_size;           // Adam: lr / (1 - beta1^update), computed on the host as cpu::adam_step does
+  double bc2_sqrt;            // Adam: sqrt(1 - beta2^update)
+  double update;              // this update's 1-based count, the divisor of the L_i(0) mean
+  bool observe_initial_loss;  // this update's losses go into L_i(0)
+  bool adam;                  // else plain SGD
   bool squared_norms;
 };
 
-// Dynamic shared memory: 8 arrays of T doubles.
 template <class W>
-__global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a, W* weights) {
+__global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a, W* weights_out) {
   extern __shared__ double sh[];
   const int T = a.num_tasks;
+  const GradNormBuffers& b = a.b;
   double* G = sh;             // G_i
   double* ratio = sh + T;     // Ltilde_i
   double* rate = sh + 2 * T;  // r_i
   double* target = sh + 3 * T;
   double* diff = sh + 4 * T;   // G_i - target_i
-  double* w_new = sh + 5 * T;  // after Adam
+  double* w_new = sh + 5 * T;  // after the optimizer step
   double* m_new = sh + 6 * T;
   double* v_new = sh + 7 * T;
-  __shared__ int bad;
+  double* l0 = sh + 8 * T;  // L_i(0) after this update
+  double* l0_sum = sh + 9 * T;
+  __shared__ long long bad;
   __shared__ double mean_ratio, mean_norm, total;
   const int tid = threadIdx.x;
 
-  // 1. Norms, and the finiteness of the inputs (the CPU path's GN_CHECKs).
-  if (tid == 0) bad = 0;
+  // 0. A failure is sticky: once an update failed, later ones change nothing, so the host sees the
+  //    first failure whenever it reads (every thread reads the same value: a uniform return).
+  if (*b.status != kGradNormOk) return;
+
+  // 1. Norms, and the finiteness of the inputs.
+  if (tid == 0) bad = kGradNormOk;
   __syncthreads();
   for (int i = tid; i < T; i += kThreads) {
     G[i] = a.squared_norms ? sqrt(a.norms[i]) : a.norms[i];
-    a.diag.norms[i] = G[i];
+    b.norms[i] = G[i];
     if (!isfinite(a.losses[i]) || !isfinite(G[i]) || (a.norm_flags != nullptr && a.norm_flags[i] != 0))
-      atomicOr(&bad, 1);  // an int flag, not a sum
+      bad = kGradNormNonFiniteInput;  // every writer stores the same value
   }
   __syncthreads();
-  if (bad) {
-    if (tid == 0) *a.diag.status = kGradNormNonFiniteInput;
+  if (bad != kGradNormOk) {
+    if (tid == 0) *b.status = bad;
     return;  // uniform: bad is shared
   }
+  __syncthreads();  // every thread has read `bad` before step 2 may write it
 
-  // 2. L_i(0) (first-step mode: the current losses on the first update) and the loss ratios.
-  const bool first = *a.initialized == 0;
-  for (int i = tid; i < T; i += kThreads) ratio[i] = a.losses[i] / (first ? a.losses[i] : a.initial_losses[i]);
+  // 2. L_i(0): the running mean while this update is one of the first K, else the stored value.
+  for (int i = tid; i < T; i += kThreads) {
+    l0_sum[i] = b.initial_loss_sum[i];
+    l0[i] = b.initial_losses[i];
+    if (a.observe_initial_loss) {
+      if (!(isfinite(a.losses[i]) && a.losses[i] > 0)) bad = kGradNormBadInitialLoss;
+      l0_sum[i] += a.losses[i];
+      l0[i] = l0_sum[i] / a.update;
+    }
+  }
+  __syncthreads();
+  if (bad != kGradNormOk) {
+    if (tid == 0) *b.status = bad;
+    return;
+  }
+  for (int i = tid; i < T; i += kThreads) ratio[i] = a.losses[i] / l0[i];
   __syncthreads();
   if (tid == 0) {
     double mr = 0, mn = 0;
@@ -79,31 +99,38 @@ __global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a,
   }
   __syncthreads();
 
-  // 3. Inverse rates, targets, dLgrad/dw, and the Adam step (cpu::adam_step with weight_decay = 0).
+  // 3-4. Inverse rates, targets, dLgrad/dw, and the optimizer step (cpu::adam_step with weight decay 0,
+  //      or cpu::sgd_step without momentum or weight decay).
   for (int i = tid; i < T; i += kThreads) {
     rate[i] = ratio[i] / mean_ratio;
     target[i] = mean_norm * pow(rate[i], a.alpha);
     diff[i] = G[i] - target[i];
-    const double w = static_cast<double>(weights[i]);
+    const double w = b.weights[i];
     const double g_unweighted = G[i] / w;
     const double dw = diff[i] > 0 ? g_unweighted : (diff[i] < 0 ? -g_unweighted : 0.0);
-    a.diag.loss_ratio[i] = ratio[i];
-    a.diag.inverse_rate[i] = rate[i];
-    a.diag.target[i] = target[i];
-    a.diag.weight_grad[i] = dw;
-    const double mi = a.beta1 * a.m[i] + (1 - a.beta1) * dw;
-    const double vi = a.beta2 * a.v[i] + (1 - a.beta2) * dw * dw;
-    m_new[i] = mi;
-    v_new[i] = vi;
-    w_new[i] = w - a.step_size * mi / (sqrt(vi) / a.bc2_sqrt + a.eps);
-    a.diag.weights_stepped[i] = w_new[i];
+    b.loss_ratio[i] = ratio[i];
+    b.inverse_rate[i] = rate[i];
+    b.target[i] = target[i];
+    b.weight_grad[i] = dw;
+    if (a.adam) {
+      const double mi = a.beta1 * b.adam_m[i] + (1 - a.beta1) * dw;
+      const double vi = a.beta2 * b.adam_v[i] + (1 - a.beta2) * dw * dw;
+      m_new[i] = mi;
+      v_new[i] = vi;
+      w_new[i] = w - a.step_size * mi / (sqrt(vi) / a.bc2_sqrt + a.eps);
+    } else {
+      m_new[i] = b.adam_m[i];
+      v_new[i] = b.adam_v[i];
+      w_new[i] = w - a.lr * (dw + 0.0 * w);  // cpu::sgd_step's expression with weight decay 0
+    }
+    b.weights_stepped[i] = w_new[i];
   }
   __syncthreads();
 
-  // 4. Lgrad, the finiteness of the stepped weights, and the renormalisation total, in task order.
+  // 5. Lgrad, the finiteness of the stepped weights, and the renormalisation total, in task order.
   if (tid == 0) {
     double lgrad = 0, sum = 0;
-    int status = kGradNormOk;
+    long long status = kGradNormOk;
     for (int i = 0; i < T; ++i) {
       lgrad += fabs(diff[i]);
       if (!isfinite(w_new[i])) status = kGradNormNonFiniteWeight;
@@ -111,135 +138,69 @@ __global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a,
     }
     total = sum;
     bad = status;
-    *a.diag.lgrad = lgrad;
-    *a.diag.status = status;
+    *b.lgrad = lgrad;
+    *b.status = status;
   }
   __syncthreads();
-  if (bad) return;  // nothing committed
+  if (bad != kGradNormOk) return;  // nothing committed
 
-  // 5. Commit: renormalised weights, moments, and L_i(0) on the first update.
+  // 6. Commit: renormalised weights, moments, L_i(0).
   for (int i = tid; i < T; i += kThreads) {
     const double floored = fmax(w_new[i], a.min_weight);
-    weights[i] = static_cast<W>(floored * T / total);  // cpu::renormalize_weights' expression
-    a.m[i] = m_new[i];
-    a.v[i] = v_new[i];
-    if (first) a.initial_losses[i] = a.losses[i];
+    const double w = floored * T / total;  // cpu::renormalize_weights' expression
+    b.weights[i] = w;
+    weights_out[i] = static_cast<W>(w);
+    b.adam_m[i] = m_new[i];
+    b.adam_v[i] = v_new[i];
+    b.initial_losses[i] = l0[i];
+    b.initial_loss_sum[i] = l0_sum[i];
   }
-  if (tid == 0 && first) *a.initialized = 1;
 }
-
-// Layout of the single allocation: kDoubleArrays double arrays of T, then lgrad, then the two ints
-// (8-byte aligned, as everything before them is doubles). Arrays: 0 initial_losses, 1 m, 2 v,
-// 3 loss_ratio, 4 inverse_rate, 5 target, 6 weight_grad, 7 weights_stepped, 8 norms.
-constexpr int kDoubleArrays = 9;
 
 }  // namespace
 
-struct GradNormDeviceState::Impl {
-  int num_tasks = 0;
-  void* block = nullptr;
-  cudaStream_t stream = nullptr;
-  double* d(int k) const { return static_cast<double*>(block) + static_cast<std::ptrdiff_t>(k) * num_tasks; }
-  double* lgrad() const { return d(kDoubleArrays); }
-  int* ints() const { return reinterpret_cast<int*>(lgrad() + 1); }  // [0] initialized, [1] status
-  std::size_t bytes() const { return sizeof(double) * (kDoubleArrays * num_tasks + 1) + 2 * sizeof(int); }
-  ~Impl() {
-    if (block == nullptr) return;
-    if (stream != nullptr) cudaStreamSynchronize(stream);  // queued updates may still use it
-    cudaFree(block);
-  }
-};
-
-GradNormDeviceState::GradNormDeviceState(int num_tasks, Stream s) : impl_(std::make_unique<Impl>()) {
-  GN_CHECK(num_tasks >= 1 && num_tasks <= kGradNormMaxTasks, "GradNormDeviceState: {} tasks; 1..{} supported",
-           num_tasks, kGradNormMaxTasks);
-  impl_->num_tasks = num_tasks;
-  GN_CUDA_CHECK(cudaMalloc(&impl_->block, impl_->bytes()));
-  impl_->stream = s;
-  reset(s);
-}
-GradNormDeviceState::~GradNormDeviceState() = default;
-GradNormDeviceState::GradNormDeviceState(GradNormDeviceState&&) noexcept = default;
-GradNormDeviceState& GradNormDeviceState::operator=(GradNormDeviceState&&) noexcept = default;
-
-int GradNormDeviceState::num_tasks() const { return impl_->num_tasks; }
-double* GradNormDeviceState::initial_losses() const { return impl_->d(0); }
-int* GradNormDeviceState::initialized() const { return impl_->ints(); }
-double* GradNormDeviceState::adam_m() const { return impl_->d(1); }
-double* GradNormDeviceState::adam_v() const { return impl_->d(2); }
-GradNormDiagnostics GradNormDeviceState::diagnostics() const {
-  const Impl& d = *impl_;
-  return {d.d(3), d.d(4), d.d(5), d.d(6), d.d(7), d.d(8), d.lgrad(), d.ints() + 1};
-}
-
-void GradNormDeviceState::reset(Stream s) {
-  GN_CUDA_CHECK(cudaMemsetAsync(impl_->block, 0, impl_->bytes(), s));  // all-zero bits: 0.0 and 0
-  impl_->stream = s;
-}
-
-GradNormHostDiagnostics GradNormDeviceState::read(Stream s) const {
-  const Impl& d = *impl_;
-  const int T = d.num_tasks;
-  std::vector<double> all(static_cast<std::size_t>(kDoubleArrays) * T + 1);
-  int ints[2] = {0, 0};
-  GN_CUDA_CHECK(cudaMemcpyAsync(all.data(), d.block, sizeof(double) * all.size(), cudaMemcpyDeviceToHost, s));
-  GN_CUDA_CHECK(cudaMemcpyAsync(ints, d.ints(), sizeof(ints), cudaMemcpyDeviceToHost, s));
-  GN_CUDA_CHECK(cudaStreamSynchronize(s));
-  auto array = [&](int k) { return std::vector<double>(all.begin() + k * T, all.begin() + (k + 1) * T); };
-  GradNormHostDiagnostics h;
-  h.initial_losses = array(0);
-  h.adam_m = array(1);
-  h.adam_v = array(2);
-  h.loss_ratio = array(3);
-  h.inverse_rate = array(4);
-  h.target = array(5);
-  h.weight_grad = array(6);
-  h.weights_stepped = array(7);
-  h.norms = array(8);
-  h.lgrad = all[static_cast<std::size_t>(kDoubleArrays) * T];
-  h.initialized = ints[0] != 0;
-  h.status = ints[1];
-  return h;
-}
-
 template <class W>
-void gradnorm_update(int num_tasks, const double* losses, const double* norms, const int* norm_flags, W* weights,
-                     GradNormDeviceState& state, const GradNormUpdateOptions& options, std::int64_t step, Stream s) {
-  GN_CHECK(num_tasks == state.num_tasks(), "gradnorm_update: {} tasks but the state has {}", num_tasks,
-           state.num_tasks());
-  GN_CHECK(step >= 1, "gradnorm_update: step must be >= 1 (Adam's bias correction), got {}", step);
-  GN_CHECK(losses != nullptr && norms != nullptr && weights != nullptr, "gradnorm_update: null pointer");
-  GN_CHECK(std::isfinite(options.alpha) && options.lr > 0 && options.min_weight > 0,
-           "gradnorm_update: bad options alpha={} lr={} min_weight={}", options.alpha, options.lr, options.min_weight);
+void gradnorm_update(int num_tasks, const double* losses, const double* norms, const int* norm_flags,
+                     const GradNormBuffers& buffers, W* weights_out, const GradNormUpdateOptions& o,
+                     std::int64_t update, Stream s) {
+  GN_CHECK(num_tasks >= 1 && num_tasks <= kGradNormMaxTasks, "gradnorm_update: {} tasks; 1..{} supported", num_tasks,
+           kGradNormMaxTasks);
+  GN_CHECK(update >= 1, "gradnorm_update: update must be >= 1 (Adam's bias correction), got {}", update);
+  GN_CHECK(losses != nullptr && norms != nullptr && weights_out != nullptr && buffers.weights != nullptr &&
+               buffers.status != nullptr,
+           "gradnorm_update: null pointer");
+  GN_CHECK(std::isfinite(o.alpha) && o.lr > 0 && o.min_weight > 0 && o.initial_loss_steps >= 0,
+           "gradnorm_update: bad options alpha={} lr={} min_weight={} initial_loss_steps={}", o.alpha, o.lr,
+           o.min_weight, o.initial_loss_steps);
   UpdateArgs a{};
   a.num_tasks = num_tasks;
   a.losses = losses;
   a.norms = norms;
   a.norm_flags = norm_flags;
-  a.initial_losses = state.initial_losses();
-  a.initialized = state.initialized();
-  a.m = state.adam_m();
-  a.v = state.adam_v();
-  a.diag = state.diagnostics();
-  a.alpha = options.alpha;
-  a.beta1 = options.beta1;
-  a.beta2 = options.beta2;
-  a.eps = options.eps;
-  a.min_weight = options.min_weight;
+  a.b = buffers;
+  a.alpha = o.alpha;
+  a.beta1 = o.beta1;
+  a.beta2 = o.beta2;
+  a.eps = o.eps;
+  a.lr = o.lr;
+  a.min_weight = o.min_weight;
   // As cpu::adam_step<double>: bias corrections in double on the host.
-  const double bc1 = 1.0 - std::pow(options.beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(options.beta2, static_cast<double>(step));
-  a.step_size = options.lr / bc1;
+  const double bc1 = 1.0 - std::pow(o.beta1, static_cast<double>(update));
+  const double bc2 = 1.0 - std::pow(o.beta2, static_cast<double>(update));
+  a.step_size = o.lr / bc1;
   a.bc2_sqrt = std::sqrt(bc2);
-  a.squared_norms = options.squared_norms;
-  const std::size_t shared = sizeof(double) * 8 * static_cast<std::size_t>(num_tasks);
-  gradnorm_update_kernel<W><<<1, kThreads, shared, s>>>(a, weights);
+  a.update = static_cast<double>(update);
+  a.observe_initial_loss = o.initial_loss_steps > 0 && update <= o.initial_loss_steps;
+  a.adam = o.optimizer == GradNormOptimizer::Adam;
+  a.squared_norms = o.squared_norms;
+  const std::size_t shared = sizeof(double) * kSharedArrays * static_cast<std::size_t>(num_tasks);
+  gradnorm_update_kernel<W><<<1, kThreads, shared, s>>>(a, weights_out);
   GN_CUDA_CHECK_LAUNCH();
 }
 
-template void gradnorm_update<float>(int, const double*, const double*, const int*, float*, GradNormDeviceState&,
+template void gradnorm_update<float>(int, const double*, const double*, const int*, const GradNormBuffers&, float*,
                                      const GradNormUpdateOptions&, std::int64_t, Stream);
-template void gradnorm_update<double>(int, const double*, const double*, const int*, double*, GradNormDeviceState&,
+template void gradnorm_update<double>(int, const double*, const double*, const int*, const GradNormBuffers&, double*,
                                       const GradNormUpdateOptions&, std::int64_t, Stream);
 
 }  // namespace gn::cuda

@@ -18,6 +18,8 @@ std::string unavailable_reason() {
 
 void* device_malloc(std::size_t bytes) {
   void* p = nullptr;
+  // Out of memory throws, and GN_CUDA_CHECK clears the runtime's last error first: a caller that catches it
+  // (the caching allocator's user, a test probing the limit) must not see the next kernel launch fail.
   GN_CUDA_CHECK(cudaMalloc(&p, bytes));
   return p;
 }

@@ -5,6 +5,7 @@
 
 #include "apps/toy/experiment.h"
 #include "core/device.h"
+#include "tests/cuda_test_support.h"
 
 namespace gn::toy {
 namespace {
@@ -51,7 +52,7 @@ namespace {
 
 // The toy comparison on CUDA matches the CPU table within float32 tolerance (short run).
 TEST(ToyCuda, MatchesCpuResultTable) {
-  if (!cuda_available()) GTEST_SKIP() << cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   ToyDataConfig data;
   data.train_size = 2000;
   data.test_size = 500;

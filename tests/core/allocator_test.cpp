@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/rng.h"
+#include "tests/cuda_test_support.h"
 
 namespace {
 
@@ -93,18 +94,37 @@ TEST(Allocator, FailedSystemAllocationDoesNotCountAsInUse) {
   }
 }
 
+// An out-of-memory cudaMalloc that the caller catches must not poison the next kernel launch: the failed
+// call leaves cudaErrorMemoryAllocation as the runtime's last error, which the next GN_CUDA_CHECK_LAUNCH()
+// (cudaGetLastError) would report against an unrelated kernel unless the allocation cleared it.
+// Deliberately fails an allocation: scripts/gpu_check.sh keeps it out of compute-sanitizer's memcheck.
+TEST(Allocator, FailedCudaAllocationDoesNotPoisonTheNextLaunch) {
+  GN_SKIP_WITHOUT_CUDA();
+  const gn::Device cuda = gn::cuda_device(0);
+  EXPECT_ANY_THROW(Tensor::empty({std::int64_t{1} << 58}, DType::Float32, cuda)) << "2^60 bytes";
+  // Tensor::full launches the fill kernel, add the elementwise one; both check the launch.
+  Tensor sum;
+  EXPECT_NO_THROW({
+    const Tensor a = Tensor::full({1000}, 1.5, DType::Float32, cuda);
+    sum = gn::add(a, a);
+    gn::synchronize(cuda);
+  });
+  ASSERT_TRUE(sum.defined());
+  EXPECT_EQ(sum.to_vector(), std::vector<double>(1000, 3.0));
+}
+
 // CUDA blocks still cached when the process exits are released by the allocator's static destructor,
 // which reaches the stream registry (kernels/cuda/stream.cpp) created after it: that registry must still
 // be alive then. Runs in a fresh child process so the static construction order is the real one.
 TEST(Allocator, CudaCacheAtExitIsReleasedCleanly) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         {
           Tensor t = Tensor::zeros({1000}, DType::Float32, gn::cuda_device(0));  // allocator, then the stream
           Tensor u = Tensor::zeros({77}, DType::Float64, gn::cuda_device(0));
-        }  // both blocks go to the cache
+        }              // both blocks go to the cache
         std::exit(0);  // static destructors run here
       },
       ::testing::ExitedWithCode(0), "");

@@ -20,13 +20,14 @@
 #include <gtest/gtest.h>
 
 #include "tests/core/backend_parity_case.h"
+#include "tests/cuda_test_support.h"
 
 namespace {
 
 class BackendParity : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    if (GetParam() == Backend::Cuda && !gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+    if (GetParam() == Backend::Cuda) GN_SKIP_WITHOUT_CUDA();
   }
   gn::Device device() const { return gn_parity::device_of(GetParam()); }
   void run(const Case& c) { check_case(c, device(), gen_); }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/device.h"
+#include "tests/cuda_test_support.h"
 
 #ifdef GN_WITH_CUDA
 
@@ -43,7 +44,7 @@ std::vector<BinaryCase> binary_cases() {
 }
 
 TYPED_TEST(CudaElementwise, BinaryMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(101);
   const auto s = cuda::current_stream();
@@ -64,7 +65,7 @@ TYPED_TEST(CudaElementwise, BinaryMatchesCpu) {
 }
 
 TYPED_TEST(CudaElementwise, BinaryRejectsTooManyAxes) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   const std::vector<std::int64_t> shape(9, 1), strides(9, 0);
   DeviceBuffer<T> buf(1);
@@ -74,7 +75,7 @@ TYPED_TEST(CudaElementwise, BinaryRejectsTooManyAxes) {
 }
 
 TYPED_TEST(CudaElementwise, AxpyScaleFillMatchCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(102);
   const auto s = cuda::current_stream();
@@ -108,7 +109,7 @@ TYPED_TEST(CudaElementwise, AxpyScaleFillMatchCpu) {
 }
 
 TYPED_TEST(CudaElementwise, UnaryAndBackwardMatchCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(103);
   const auto s = cuda::current_stream();
@@ -139,7 +140,7 @@ TYPED_TEST(CudaElementwise, UnaryAndBackwardMatchCpu) {
 // ---- reductions -----------------------------------------------------------------------------------
 
 TYPED_TEST(CudaElementwise, SumAllMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(104);
   const auto s = cuda::current_stream();
@@ -160,7 +161,7 @@ TYPED_TEST(CudaElementwise, SumAllMatchesCpu) {
 }
 
 TYPED_TEST(CudaElementwise, SumAllIsDeterministic) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(105);
   const auto s = cuda::current_stream();
@@ -181,7 +182,7 @@ const std::vector<AxisCase> kAxisCases{{1, 1, 1},     {3, 31, 1},  {1, 1023, 33}
                                        {2, 517, 1023}};
 
 TYPED_TEST(CudaElementwise, SumAxisMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(106);
   const auto s = cuda::current_stream();
@@ -206,7 +207,7 @@ TYPED_TEST(CudaElementwise, SumAxisMatchesCpu) {
 }
 
 TYPED_TEST(CudaElementwise, BroadcastAxisMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(107);
   const auto s = cuda::current_stream();
@@ -233,7 +234,7 @@ std::vector<unsigned char> random_bytes(Generator& gen, std::size_t n) {
 }
 
 TEST(CudaElementwiseCopy, CopyRowsMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Generator gen(108);
   const auto s = cuda::current_stream();
   struct Case {
@@ -270,7 +271,7 @@ TEST(CudaElementwiseCopy, CopyRowsMatchesCpu) {
 }
 
 TEST(CudaElementwiseCopy, StridedCopyMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Generator gen(109);
   const auto s = cuda::current_stream();
   struct Case {
@@ -313,6 +314,6 @@ TEST(CudaElementwiseCopy, StridedCopyMatchesCpu) {
 
 #else  // !GN_WITH_CUDA
 
-TEST(CudaElementwise, Skipped) { GTEST_SKIP() << "built without CUDA"; }
+TEST(CudaElementwise, Skipped) { GN_SKIP_WITHOUT_CUDA(); }
 
 #endif  // GN_WITH_CUDA

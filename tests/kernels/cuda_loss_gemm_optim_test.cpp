@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/device.h"
+#include "tests/cuda_test_support.h"
 
 #ifdef GN_WITH_CUDA
 
@@ -21,7 +22,7 @@ TYPED_TEST_SUITE(CudaLossGemmOptim, Dtypes);
 // ---- losses ---------------------------------------------------------------------------------------
 
 TYPED_TEST(CudaLossGemmOptim, MseAndBackwardMatchCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(110);
   const auto s = cuda::current_stream();
@@ -45,7 +46,7 @@ TYPED_TEST(CudaLossGemmOptim, MseAndBackwardMatchCpu) {
 }
 
 TYPED_TEST(CudaLossGemmOptim, CrossEntropyAndBackwardMatchCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(111);
   const auto s = cuda::current_stream();
@@ -103,7 +104,7 @@ TYPED_TEST(CudaLossGemmOptim, CrossEntropyAndBackwardMatchCpu) {
 }
 
 TYPED_TEST(CudaLossGemmOptim, CrossEntropyFlagsBadLabels) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(112);
   const auto s = cuda::current_stream();
@@ -151,7 +152,7 @@ void check_gemm(Generator& gen, bool ta, bool tb, const GemmShape& g, T alpha, T
 }
 
 TYPED_TEST(CudaLossGemmOptim, GemmMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(113);
   for (bool ta : {false, true})
@@ -161,7 +162,7 @@ TYPED_TEST(CudaLossGemmOptim, GemmMatchesCpu) {
 }
 
 TYPED_TEST(CudaLossGemmOptim, GemmOnAnotherStreamRestoresTheHandle) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(114);
   cudaStream_t other = nullptr;
@@ -187,7 +188,7 @@ TYPED_TEST(CudaLossGemmOptim, GemmOnAnotherStreamRestoresTheHandle) {
 // ---- optimizers -----------------------------------------------------------------------------------
 
 TYPED_TEST(CudaLossGemmOptim, SgdMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(115);
   const auto s = cuda::current_stream();
@@ -207,7 +208,7 @@ TYPED_TEST(CudaLossGemmOptim, SgdMatchesCpu) {
 }
 
 TYPED_TEST(CudaLossGemmOptim, AdamMatchesCpu) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   using T = TypeParam;
   Generator gen(116);
   const auto s = cuda::current_stream();
@@ -237,6 +238,6 @@ TYPED_TEST(CudaLossGemmOptim, AdamMatchesCpu) {
 
 #else  // !GN_WITH_CUDA
 
-TEST(CudaLossGemmOptim, Skipped) { GTEST_SKIP() << "built without CUDA"; }
+TEST(CudaLossGemmOptim, Skipped) { GN_SKIP_WITHOUT_CUDA(); }
 
 #endif  // GN_WITH_CUDA

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/device.h"
+#include "tests/cuda_test_support.h"
 
 #ifdef GN_WITH_CUDA
 
@@ -74,24 +75,24 @@ void check_combine(bool integers) {
 }
 
 TEST(GradNormCudaCombine, MatchesCpuBitExactOnIntegersFloat) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_combine<float>(true);
 }
 TEST(GradNormCudaCombine, MatchesCpuBitExactOnIntegersDouble) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_combine<double>(true);
 }
 TEST(GradNormCudaCombine, MatchesFloat64ReferenceFloat) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_combine<float>(false);
 }
 TEST(GradNormCudaCombine, MatchesFloat64ReferenceDouble) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_combine<double>(false);
 }
 
 TEST(GradNormCudaCombine, DeterministicBits) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const std::int64_t B = 257, D = 1000;
   const int T = 5;
   Dev<float> deltas(B * T * D), w(T), out(B * D);
@@ -180,24 +181,24 @@ void check_mse(bool integers) {
 }
 
 TEST(GradNormCudaMultitaskMse, MatchesCpuBitExactOnIntegersFloat) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_mse<float>(true);
 }
 TEST(GradNormCudaMultitaskMse, MatchesCpuBitExactOnIntegersDouble) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_mse<double>(true);
 }
 TEST(GradNormCudaMultitaskMse, MatchesFloat64ReferenceFloat) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_mse<float>(false);
 }
 TEST(GradNormCudaMultitaskMse, MatchesFloat64ReferenceDouble) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_mse<double>(false);
 }
 
 TEST(GradNormCudaMultitaskMse, DeterministicBitsAndRepeatedCalls) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   // Repeated calls also check that v3's arrival counters are reset after each launch.
   const int T = 3;
   const std::int64_t n = 2'500'003;
@@ -226,7 +227,7 @@ TEST(GradNormCudaMultitaskMse, DeterministicBitsAndRepeatedCalls) {
 }
 
 TEST(GradNormCudaMultitaskMse, RejectsTooManyTasks) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const int T = cuda::kMaxFusedTasks + 1;
   std::vector<const float*> p(T, nullptr);
   std::vector<float*> g(T, nullptr);
@@ -238,6 +239,6 @@ TEST(GradNormCudaMultitaskMse, RejectsTooManyTasks) {
 
 #else  // GN_WITH_CUDA
 
-TEST(GradNormCudaLoss, BuiltWithoutCuda) { GTEST_SKIP() << "built without CUDA"; }
+TEST(GradNormCudaLoss, BuiltWithoutCuda) { GN_SKIP_WITHOUT_CUDA(); }
 
 #endif  // GN_WITH_CUDA

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/device.h"
+#include "tests/cuda_test_support.h"
 
 #ifdef GN_WITH_CUDA
 
@@ -71,24 +72,24 @@ void check_task_norms(bool integers) {
 }
 
 TEST(GradNormCudaTaskNorms, MatchesCpuBitExactOnIntegersFloat) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_task_norms<float>(true);
 }
 TEST(GradNormCudaTaskNorms, MatchesCpuBitExactOnIntegersDouble) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_task_norms<double>(true);
 }
 TEST(GradNormCudaTaskNorms, MatchesFloat64ReferenceFloat) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_task_norms<float>(false);
 }
 TEST(GradNormCudaTaskNorms, MatchesFloat64ReferenceDouble) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   check_task_norms<double>(false);
 }
 
 TEST(GradNormCudaTaskNorms, DeterministicBits) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const std::int64_t n = 3'000'001;
   Dev<float> data(n);
   data.upload(values<float>(n, 5, false));
@@ -111,7 +112,7 @@ TEST(GradNormCudaTaskNorms, DeterministicBits) {
 }
 
 TEST(GradNormCudaTaskNorms, FlagsNonFinitePerTask) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const std::int64_t n = 100'003;
   std::vector<float> h = values<float>(5 * n, 6, false);
   h[1 * n + 17] = std::numeric_limits<float>::quiet_NaN();
@@ -139,7 +140,7 @@ TEST(GradNormCudaTaskNorms, FlagsNonFinitePerTask) {
 }
 
 TEST(GradNormCudaTaskNorms, EmptyPiecesAndTasksGiveZero) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Dev<double> data(64);
   data.upload(std::vector<double>(64, 0.5));
   // Task 0: empty pieces only; task 1: one element; task 2: no pieces; task 3: an empty piece then 33.
@@ -166,7 +167,7 @@ TEST(GradNormCudaTaskNorms, EmptyPiecesAndTasksGiveZero) {
 }
 
 TEST(GradNormCudaTaskNorms, TableUploadsOnlyWhenPiecesChange) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Dev<float> data(1000);
   std::vector<cuda::TaskPiece<float>> pieces = {{0, data.get(), 500}, {1, data.get() + 500, 500}};
   cuda::TaskPieceTable<float> table;
@@ -182,7 +183,7 @@ TEST(GradNormCudaTaskNorms, TableUploadsOnlyWhenPiecesChange) {
 }
 
 TEST(GradNormCudaTaskNorms, RejectsBadPieces) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Dev<float> data(16);
   cuda::TaskPieceTable<float> table;
   const std::vector<cuda::TaskPiece<float>> out_of_range = {{2, data.get(), 4}};
@@ -203,7 +204,7 @@ TEST(GradNormCudaTaskNorms, RejectsBadPieces) {
 // ends, so every sum is exact). v2..v5 only: v1 reads each task with one block, which at 2.7G elements
 // takes seconds; its loop indexes within one piece (64-bit, as checked at 2^20 + 7 above).
 TEST(GradNormCudaTaskNorms, TotalsBeyond2To31Elements) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const std::int64_t n = std::int64_t{1} << 26;
   Dev<float> data(n);
   data.zero();
@@ -228,7 +229,7 @@ TEST(GradNormCudaTaskNorms, TotalsBeyond2To31Elements) {
 // One piece longer than 2^31 elements (8.6 GB of float; skipped when the device has less free memory):
 // the chunk offsets past 2^31 must reach the markers at the far end.
 TEST(GradNormCudaTaskNorms, PieceLongerThan2To31Elements) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const std::int64_t n = (std::int64_t{1} << 31) + 33;
   std::size_t free_bytes = 0, total_bytes = 0;
   CUDA_OK(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -251,7 +252,7 @@ TEST(GradNormCudaTaskNorms, PieceLongerThan2To31Elements) {
 }
 
 TEST(GradNormCudaTaskNorms, DefaultEntryPointMatchesItsVariant) {
-  if (!gn::cuda_available()) GTEST_SKIP() << gn::cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Dev<float> data(5000);
   data.upload(values<float>(5000, 9, false));
   const std::vector<cuda::TaskPiece<float>> pieces = {{0, data.get(), 3000}, {1, data.get() + 3000, 2000}};
@@ -270,6 +271,6 @@ TEST(GradNormCudaTaskNorms, DefaultEntryPointMatchesItsVariant) {
 
 #else  // GN_WITH_CUDA
 
-TEST(GradNormCudaNorms, BuiltWithoutCuda) { GTEST_SKIP() << "built without CUDA"; }
+TEST(GradNormCudaNorms, BuiltWithoutCuda) { GN_SKIP_WITHOUT_CUDA(); }
 
 #endif  // GN_WITH_CUDA

@@ -10,8 +10,10 @@
 #include "core/allocator.h"
 #include "core/rng.h"
 #include "kernels/cpu/gradnorm_update.h"
+#include "kernels/cpu/optim.h"
 #include "model_fixture.h"
 #include "multitask/step.h"
+#include "multitask/strategies.h"
 #include "multitask/uncertainty.h"
 #include "nn/sgd.h"
 
@@ -125,36 +127,64 @@ TEST(GradNormUpdate, AlphaZeroWithFrozenNetworkEqualisesNorms) {
   EXPECT_GT(last.weights[1], last.weights[2]);
 }
 
-TEST(InitialLoss, PoliciesAndParsing) {
-  auto first = multitask::InitialLoss::parse("first-step");
-  first.observe({2.0, 4.0});
-  EXPECT_EQ(first.observe({1.0, 1.0}), (std::vector<double>{2.0, 4.0})) << "L(0) must never be overwritten";
-  auto mean = multitask::InitialLoss::parse("mean-of-first:2");
-  mean.observe({2.0, 4.0});
-  mean.observe({4.0, 8.0});
-  EXPECT_EQ(mean.observe({100.0, 100.0}), (std::vector<double>{3.0, 6.0}));
-  auto given = multitask::InitialLoss::parse("given:2.302585,1.5");
-  EXPECT_NEAR(given.observe({9.0, 9.0})[0], 2.302585, 1e-12);
+// Feeds one update with host values (CPU tensors): losses L_i and weighted norms G_i.
+void feed(multitask::LossWeighting& w, const std::vector<double>& L, const std::vector<double>& G = {}) {
+  const auto T = static_cast<std::int64_t>(L.size());
+  std::vector<double> sq(G.size());
+  for (std::size_t i = 0; i < G.size(); ++i) sq[i] = G[i] * G[i];
+  multitask::TaskSignals s;
+  s.step = w.updates();
+  s.losses = Tensor::from_vector(L, {T}, DType::Float64);
+  if (!G.empty()) s.sq_norms = Tensor::from_vector(sq, {T}, DType::Float64);
+  w.update(s);
+}
+
+TEST(InitialLoss, Parsing) {
+  EXPECT_EQ(multitask::InitialLoss::parse("first-step").mode(), multitask::InitialLoss::Mode::FirstStep);
+  const auto mean = multitask::InitialLoss::parse("mean-of-first:3");
+  EXPECT_EQ(mean.mode(), multitask::InitialLoss::Mode::MeanOfFirst);
+  EXPECT_EQ(mean.steps(), 3);
+  EXPECT_EQ(multitask::InitialLoss::parse("given:2.302585,1.5").values(), (std::vector<double>{2.302585, 1.5}));
   EXPECT_THROW(multitask::InitialLoss::parse("mean-of-first:0"), Error);
   EXPECT_THROW(multitask::InitialLoss::parse("given:1,x"), Error);
+  EXPECT_THROW(multitask::InitialLoss::parse("given:0"), Error);
   EXPECT_THROW(multitask::InitialLoss::parse("bogus"), Error);
-  EXPECT_THROW(given.observe({1.0}), Error);
+}
+
+// The L_i(0) policies, as the GradNorm update applies them.
+TEST(InitialLoss, PoliciesThroughTheUpdate) {
+  auto l0_after = [](const char* spec, const std::vector<std::vector<double>>& losses) {
+    multitask::GradNormOptions o;
+    o.initial_loss = multitask::InitialLoss::parse(spec);
+    multitask::GradNormWeighting w(2, o);
+    for (const auto& L : losses) feed(w, L, {1.0, 1.0});
+    return w.read_diagnostics().at("initial_losses");
+  };
+  EXPECT_EQ(l0_after("first-step", {{2.0, 4.0}, {1.0, 1.0}}), (std::vector<double>{2.0, 4.0}))
+      << "L(0) must never be overwritten";
+  EXPECT_EQ(l0_after("mean-of-first:2", {{2.0, 4.0}, {4.0, 8.0}, {100.0, 100.0}}), (std::vector<double>{3.0, 6.0}));
+  EXPECT_EQ(l0_after("given:2.5,1.5", {{9.0, 9.0}}), (std::vector<double>{2.5, 1.5}));
+  multitask::GradNormOptions wrong_count;
+  wrong_count.initial_loss = multitask::InitialLoss::parse("given:1");
+  EXPECT_THROW(multitask::GradNormWeighting(2, wrong_count), Error) << "found when the method is built";
+  multitask::GradNormWeighting zero_loss(2);
+  EXPECT_THROW(feed(zero_loss, {0.0, 1.0}, {1.0, 1.0}), Error) << "L_i(0) = 0 would divide by zero";
 }
 
 // Uncertainty weighting: L_total = sum exp(-s_i) L_i + s_i, ds_i = 1 - exp(-s_i) L_i; Adam's first step
 // moves each s_i by -lr * sign(ds_i) (bias-corrected m/sqrt(v) = sign).
 TEST(Uncertainty, FollowsItsFormula) {
   multitask::UncertaintyWeighting u(3, 0.025);
-  multitask::StepStats s;
-  s.losses = {0.5, 1.0, 4.0};
-  u.update(s);
-  EXPECT_NEAR(s.weight_grads[0], 0.5, 1e-12);
-  EXPECT_NEAR(s.weight_grads[1], 0.0, 1e-12);
-  EXPECT_NEAR(s.weight_grads[2], -3.0, 1e-12);
-  EXPECT_NEAR(u.log_variances()[0], -0.025, 1e-9);
-  EXPECT_NEAR(u.log_variances()[1], 0.0, 1e-9);
-  EXPECT_NEAR(u.log_variances()[2], 0.025, 1e-9);
-  for (int i = 0; i < 3; ++i) EXPECT_NEAR(u.weights()[i], std::exp(-u.log_variances()[i]), 1e-15);
+  feed(u, {0.5, 1.0, 4.0});
+  const auto d = u.read_diagnostics();
+  EXPECT_NEAR(d.at("weight_grads")[0], 0.5, 1e-12);
+  EXPECT_NEAR(d.at("weight_grads")[1], 0.0, 1e-12);
+  EXPECT_NEAR(d.at("weight_grads")[2], -3.0, 1e-12);
+  const auto s = d.at("log_variances"), w = u.read_weights();
+  EXPECT_NEAR(s[0], -0.025, 1e-9);
+  EXPECT_NEAR(s[1], 0.0, 1e-9);
+  EXPECT_NEAR(s[2], 0.025, 1e-9);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(w[i], std::exp(-s[i]), 1e-15);
 }
 
 TEST(GradNormUpdate, RejectsBadOptionsAndDivergence) {
@@ -165,10 +195,63 @@ TEST(GradNormUpdate, RejectsBadOptionsAndDivergence) {
   bad.optimizer = "lbfgs";
   EXPECT_THROW(multitask::GradNormWeighting(2, bad), Error);
   multitask::GradNormWeighting w(2);
-  multitask::StepStats s;
-  s.losses = {1.0, NAN};
-  s.weighted_norms = {1.0, 1.0};
-  EXPECT_THROW(w.update(s), Error);
+  try {
+    feed(w, {1.0, NAN}, {1.0, 1.0});
+    FAIL() << "a NaN loss must stop the update";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gradnorm: training diverged"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(w.read_weights(), (std::vector<double>{1.0, 1.0})) << "a failed update commits nothing";
+}
+
+// A method meets signals it cannot use: the error names it.
+TEST(Weighting, WrongDeviceOrShapeFailsWithItsName) {
+  for (const char* method : {"gradnorm", "uncertainty", "equal"}) {
+    multitask::WeightingConfig cfg;
+    auto w = multitask::make_weighting(method, 2, cfg);
+    auto expect_named = [&](auto&& call, const char* what) {
+      try {
+        call();
+        ADD_FAILURE() << method << ": " << what << " was accepted";
+      } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(std::string(method) + ":", 0), 0u) << e.what();
+      }
+    };
+    expect_named([&] { feed(*w, {1.0, 2.0, 3.0}, {1.0, 1.0, 1.0}); }, "3 losses for 2 tasks");
+    if (!cuda_available()) {
+      expect_named([&] { w->to(cuda_device(), DType::Float32); }, "a CUDA device on a machine without one");
+    } else {
+      w->to(cuda_device(), DType::Float32);
+      expect_named([&] { feed(*w, {1.0, 2.0}, {1.0, 1.0}); }, "CPU signals for a method on CUDA");
+    }
+  }
+}
+
+// The weighting's update is the closed-form sequence step by step: the weight gradient, Adam, the floor
+// and renormalisation (kernels/cpu/gradnorm_update.h's pieces, called here one by one).
+TEST(GradNormUpdate, WeightingFollowsTheSequence) {
+  const int T = 4;
+  multitask::GradNormOptions opt;
+  opt.alpha = 0.8;
+  multitask::GradNormWeighting gn(T, opt);
+  std::vector<double> w(T, 1.0), L0, m(T, 0.0), v(T, 0.0), ratio(T), rate(T), target(T), dw(T);
+  for (int k = 0; k < 10; ++k) {
+    std::vector<double> L(T), G(T);
+    for (int i = 0; i < T; ++i) {
+      L[i] = (1.0 + i) * std::exp(-0.1 * (1 + i) * k);
+      G[i] = w[i] * (0.5 + i);
+    }
+    if (L0.empty()) L0 = L;
+    cpu::gradnorm_weight_grad(T, L.data(), L0.data(), G.data(), w.data(), opt.alpha,
+                              {ratio.data(), rate.data(), target.data(), dw.data()});
+    cpu::adam_step<double>(T, w.data(), dw.data(), m.data(), v.data(), opt.lr, 0.9, 0.999, 1e-8, 0.0, k + 1);
+    cpu::renormalize_weights<double>(T, w.data(), opt.min_weight);
+    feed(gn, L, G);
+    const auto got = gn.read_weights();
+    for (int i = 0; i < T; ++i) EXPECT_EQ(got[i], w[i]) << "update " << k << " task " << i;
+    EXPECT_EQ(gn.read_diagnostics().at("targets"), target);
+  }
+  EXPECT_GT(std::abs(w[0] - 1.0), 1e-3);  // the weights really moved
 }
 
 // The step allocates no tensor memory once warmed up (the caching allocator serves every request).
@@ -183,39 +266,6 @@ TEST(MultitaskStep, NoAllocationInSteadyState) {
   const auto before = allocator_stats(cpu_device()).system_allocs;
   for (int t = 0; t < 20; ++t) stepper.step(b.x, b.y);
   EXPECT_EQ(allocator_stats(cpu_device()).system_allocs, before);
-}
-
-}  // namespace
-}  // namespace gn
-
-namespace gn {
-namespace {
-
-// The CPU reference of the device update (kernels/cpu/gradnorm_update.h) is the same sequence as the
-// host GradNormWeighting, so the CUDA tests that compare against it check the real thing.
-TEST(GradNormUpdate, DeviceReferenceMatchesHostWeighting) {
-  const int T = 4;
-  multitask::GradNormOptions opt;
-  opt.alpha = 0.8;
-  multitask::GradNormWeighting host(T, opt);
-  cpu::GradNormReference ref(T);
-  struct {
-    double alpha, lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, min_weight;
-  } o{opt.alpha, opt.lr, 0.9, 0.999, 1e-8, opt.min_weight};
-  std::vector<double> w(T, 1.0);
-  for (int k = 0; k < 10; ++k) {
-    multitask::StepStats s;
-    s.losses.resize(T);
-    s.weighted_norms.resize(T);
-    for (int i = 0; i < T; ++i) {
-      s.losses[i] = (1.0 + i) * std::exp(-0.1 * (1 + i) * k);
-      s.weighted_norms[i] = host.weights()[i] * (0.5 + i);
-    }
-    ref.step(s.losses, s.weighted_norms, w, o, k + 1);
-    host.update(s);
-    for (int i = 0; i < T; ++i) EXPECT_NEAR(host.weights()[i], w[i], 1e-14) << "step " << k << " task " << i;
-  }
-  EXPECT_GT(std::abs(w[0] - 1.0), 1e-3);  // the weights really moved
 }
 
 }  // namespace

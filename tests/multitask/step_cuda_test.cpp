@@ -8,6 +8,9 @@
 #include "multitask/strategies.h"
 #include "nn/activation.h"
 #include "nn/adam.h"
+#include "nn/linear.h"
+#include "nn/sequential.h"
+#include "tests/cuda_test_support.h"
 
 namespace gn {
 namespace {
@@ -36,11 +39,17 @@ void expect_close(const std::vector<double>& gpu, const std::vector<double>& cpu
 class CudaStep : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaStep, MatchesCpuStep) {
-  if (!cuda_available()) GTEST_SKIP() << cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   const int T = 3;
-  const std::string method = GetParam();
+  std::string method = GetParam();
   multitask::WeightingConfig cfg;
   cfg.gradnorm.alpha = 0.5;
+  if (method == "gradnorm_sgd_mean_of_first") {  // the other weight optimizer and L_i(0) rule, on the device too
+    method = "gradnorm";
+    cfg.gradnorm.optimizer = "sgd";
+    cfg.gradnorm.lr = 0.05;
+    cfg.gradnorm.initial_loss = multitask::InitialLoss::parse("mean-of-first:2");
+  }
   cfg.static_weights = {0.5, 1.0, 1.5};
   auto cpu_model = model_on(cpu_device(), T), gpu_model = model_on(cuda_device(), T);
   auto cpu_w = multitask::make_weighting(method, T, cfg), gpu_w = multitask::make_weighting(method, T, cfg);
@@ -62,14 +71,17 @@ TEST_P(CudaStep, MatchesCpuStep) {
     expect_close(b.weights, a.weights, kRtol, "weights");
     expect_close(b.weighted_norms, a.weighted_norms, kRtol, "weighted_norms");
     expect_close(b.next_weights, a.next_weights, kRtol, "next_weights");
-    expect_close(b.targets, a.targets, kRtol, "targets");
+    ASSERT_EQ(b.diagnostics.entries.size(), a.diagnostics.entries.size());
+    for (const auto& [name, values] : a.diagnostics.entries)
+      expect_close(b.diagnostics.at(name), values, kRtol, name.c_str());
   }
   const auto pc = cpu_model->parameters(), pg = gpu_model->parameters();
   for (std::size_t k = 0; k < pc.size(); ++k) expect_close(pg[k].to_vector(), pc[k].to_vector(), kRtol, "param");
   expect_close(gpu_step.mean_weights(), cpu_step.mean_weights(), kRtol, "mean_weights");
 }
 
-INSTANTIATE_TEST_SUITE_P(Weightings, CudaStep, ::testing::Values("equal", "static", "gradnorm", "uncertainty"),
+INSTANTIATE_TEST_SUITE_P(Weightings, CudaStep,
+                         ::testing::Values("equal", "static", "gradnorm", "uncertainty", "gradnorm_sgd_mean_of_first"),
                          [](const auto& info) { return std::string(info.param); });
 
 }  // namespace

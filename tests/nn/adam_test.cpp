@@ -11,6 +11,7 @@
 #include "core/device.h"
 #include "core/rng.h"
 #include "error_of.h"
+#include "tests/cuda_test_support.h"
 
 namespace gn::nn {
 namespace {
@@ -115,7 +116,7 @@ TEST(Adam, BadArgumentsNameTheValue) {
 
 // The CUDA update equals the CPU update (same kernel math, float32).
 TEST(Adam, CudaStepMatchesCpu) {
-  if (!cuda_available()) GTEST_SKIP() << "CUDA unavailable: " << cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Generator gen(9);
   const Tensor init = Tensor::randn({1000}, gen), grad = Tensor::randn({1000}, gen);
   Tensor cpu_p = init.clone().set_requires_grad(), gpu_p = init.to(cuda_device()).set_requires_grad();

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-namespace gn::toy {
+namespace gn::app {
 
 class Progress {
  public:
@@ -18,4 +18,4 @@ class Progress {
   int last_decile_ = -1;
 };
 
-}  // namespace gn::toy
+}  // namespace gn::app

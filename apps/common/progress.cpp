@@ -1,11 +1,11 @@
-#include "apps/toy/progress.h"
+#include "apps/common/progress.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace gn::toy {
+namespace gn::app {
 
 Progress::Progress(std::string label)
     : label_(std::move(label)), start_(std::chrono::steady_clock::now()), tty_(isatty(STDERR_FILENO) != 0) {}
@@ -25,4 +25,4 @@ void Progress::update(std::int64_t done, std::int64_t total) {
   std::fflush(stderr);
 }
 
-}  // namespace gn::toy
+}  // namespace gn::app

@@ -1,0 +1,29 @@
+#include "apps/common/batch_source.h"
+
+#include "core/error.h"
+
+namespace gn::app {
+
+Dataset Dataset::to(Device device) const {
+  Dataset out{x.to(device), {}};
+  for (const auto& t : targets) out.targets.push_back(t.to(device));
+  return out;
+}
+
+Batch Dataset::slice(std::int64_t begin, std::int64_t end) const {
+  Batch b{x.slice(begin, end), {}};
+  b.targets.reserve(targets.size());
+  for (const auto& t : targets) b.targets.push_back(t.slice(begin, end));
+  return b;
+}
+
+void Dataset::check(const char* what) const {
+  GN_CHECK(x.defined() && x.dim() >= 1 && x.shape()[0] > 0, "{}: the inputs x must hold at least one sample", what);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    GN_CHECK(targets[i].defined() && targets[i].dim() >= 1 && targets[i].shape()[0] == x.shape()[0],
+             "{}: task {}'s targets must have {} rows, like x", what, i, x.shape()[0]);
+    GN_CHECK(targets[i].device() == x.device(), "{}: task {}'s targets are not on x's device", what, i);
+  }
+}
+
+}  // namespace gn::app

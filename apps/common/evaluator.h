@@ -1,0 +1,45 @@
+#pragma once
+// Per-task metrics of a multitask model over a whole evaluation set. Each task is judged by the metrics it
+// lists (multitask::Task::metrics), or by the mean squared error (multitask::MseMetric) when it lists none.
+// Every metric is accumulated over all batches (reset, add per batch, value), never averaged per batch.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/common/batch_source.h"
+#include "multitask/metric.h"
+#include "multitask/model.h"
+
+namespace gn::app {
+
+struct TaskScores {
+  std::string task;
+  std::vector<std::string> metrics;  // metric names, in the task's order
+  std::vector<double> values;        // their values over the evaluation set
+};
+
+struct EvalResult {
+  std::vector<TaskScores> tasks;  // one per task, in the model's order
+  // The first metric of every task (for a task without metrics: its mean squared error).
+  std::vector<double> first() const;
+};
+
+class Evaluator {
+ public:
+  // `data` should be on the model's device; batch <= 0: the whole set in one forward.
+  Evaluator(multitask::MultitaskModel& model, Dataset data, std::int64_t batch = 0);
+
+  // Forwards the set in contiguous batches in order, with no autograd graph and the model in evaluation
+  // mode (its training mode is restored afterwards), and reads every metric back (a host read).
+  EvalResult evaluate();
+  const Dataset& data() const { return data_; }
+
+ private:
+  multitask::MultitaskModel& model_;
+  Dataset data_;
+  std::int64_t batch_;
+  std::vector<std::vector<std::shared_ptr<multitask::Metric>>> metrics_;  // per task
+};
+
+}  // namespace gn::app

@@ -1,0 +1,83 @@
+#pragma once
+// The training loop every app shares. Each step t = 0 .. steps-1:
+//   before_step(t) -> batch = source.next() -> MultitaskStep::step(x, targets, want_stats) -> synchronize
+//   and time it -> schedule.step() -> on_trace (trace steps) -> evaluator + on_eval (eval steps) ->
+//   on_log (log steps) -> on_progress (every progress_every steps and the last) -> after_step(t + 1)
+// want_stats is true on log and trace steps only: on other steps nothing is read back to the host (on CUDA
+// a stats read is a sync point). Hooks are std::function slots; an unset slot is skipped.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "apps/common/batch_source.h"
+#include "apps/common/evaluator.h"
+#include "apps/common/trace.h"
+#include "multitask/model.h"
+#include "multitask/step.h"
+#include "multitask/weighting.h"
+#include "nn/lr_schedule.h"
+#include "nn/optimizer.h"
+
+namespace gn::app {
+
+struct TrainerConfig {
+  std::int64_t steps = 0;        // training steps run() takes
+  std::int64_t log_every = 50;   // log steps: every log_every-th step and the last
+  std::int64_t eval_every = 0;   // eval steps: every eval_every-th step and the last; 0: the log steps
+  std::int64_t trace_steps = 0;  // steps 0 .. trace_steps-1 ask for stats and call on_trace
+  std::int64_t progress_every = 50;
+  bool log_at_start = true;  // before step 0: on_eval(0, ...) with the untrained model, then on_log(0, stats
+                             // holding the step index 0 alone: nothing has been trained or measured yet)
+};
+
+// Where an app attaches to the loop. `done` is the number of steps finished: t + 1 after step t.
+struct TrainerHooks {
+  // Before step t draws its batch. A seam for what must happen before a step: data parallelism will
+  // attach here (e.g. keep the replicas' batch streams in step). Nothing uses it yet.
+  std::function<void(std::int64_t t)> before_step;
+  // A trace step's statistics (the --trace printout by default).
+  std::function<void(const multitask::StepStats& stats)> on_trace = print_trace;
+  // The evaluator's result on an eval step (and at 0 with log_at_start); runs only with an evaluator.
+  std::function<void(std::int64_t done, const EvalResult& result)> on_eval;
+  // A log step's statistics (with losses, weights, norms and diagnostics): where metrics rows are made.
+  std::function<void(std::int64_t done, const multitask::StepStats& stats)> on_log;
+  std::function<void(std::int64_t done, std::int64_t total)> on_progress;
+  // Last thing of every step, once the optimizer and the schedule stepped and the hooks above ran; stats as
+  // the step returned them. A seam: checkpoints (save every K steps) will attach here. Nothing uses it yet.
+  std::function<void(std::int64_t done, const multitask::StepStats& stats)> after_step;
+};
+
+struct TrainSummary {
+  std::int64_t steps = 0;
+  double step_ms_median = 0;  // MultitaskStep::step alone, the device synchronised: batch fetch not included
+};
+
+class Trainer {
+ public:
+  // Everything is borrowed and must outlive the trainer. The optimizer holds the model's parameters (build it
+  // with nn::make_optimizer); the schedule, when given, is stepped once after every step; the evaluator, when
+  // given, runs on eval steps.
+  Trainer(multitask::MultitaskModel& model, multitask::LossWeighting& weighting, nn::Optimizer& optimizer,
+          BatchSource& source, TrainerConfig config, nn::StepLR* schedule = nullptr, Evaluator* evaluator = nullptr);
+
+  TrainerHooks hooks;
+
+  // Trains config.steps steps, calling the hooks; throws what the step or a hook throws.
+  TrainSummary run();
+  multitask::MultitaskStep& stepper() { return stepper_; }
+  const TrainerConfig& config() const { return config_; }
+  bool is_log_step(std::int64_t t) const;   // step t (0-based) asks for stats and calls on_log
+  bool is_eval_step(std::int64_t t) const;  // step t is followed by an evaluation
+
+ private:
+  void evaluate(std::int64_t done);
+
+  BatchSource& source_;
+  TrainerConfig config_;
+  nn::StepLR* schedule_;
+  Evaluator* evaluator_;
+  multitask::MultitaskStep stepper_;
+};
+
+}  // namespace gn::app

@@ -1,0 +1,93 @@
+// The step for a shared representation z of shape (B, C, H, W): W here is a test layer, a Linear whose
+// output is viewed as C channels of 2x2 pixels, so the T deltas are stacked along channels exactly as a
+// convolutional W will see them. The fast step must equal the naive oracle for every method.
+#include <gtest/gtest.h>
+
+#include "core/ops.h"
+#include "model_fixture.h"
+#include "multitask/naive_step.h"
+#include "multitask/step.h"
+#include "multitask/strategies.h"
+#include "nn/sgd.h"
+
+namespace gn {
+namespace {
+
+using namespace testing_support;
+
+constexpr std::int64_t kC = 3, kH = 2, kW = 2;
+
+// z = reshape(h W^T + b, (B, C, H, W)). Its per-task gradients and input gradient are Linear's, on the
+// deltas seen as (B, T*C*H*W): the layout a stacked-along-channels (B, T*C, H, W) tensor has in memory.
+class ChannelsLinear : public nn::SharedLayer {
+ public:
+  ChannelsLinear(std::int64_t in, Generator& gen)
+      : linear_(register_module("linear", std::make_shared<nn::Linear>(in, kC * kH * kW, gen, true, DType::Float64))) {}
+  Tensor forward(const Tensor& h) override { return reshape(linear_->forward(h), {h.size(0), kC, kH, kW}); }
+  void stacked_parameter_grads(const Tensor& h, const Tensor& deltas, int T, std::span<Tensor> grads) override {
+    EXPECT_EQ(deltas.shape(), (Shape{h.size(0), T * kC, kH, kW})) << "the deltas are stacked along channels";
+    linear_->stacked_parameter_grads(h, reshape(deltas, {h.size(0), -1}), T, grads);
+  }
+  void input_grad(const Tensor& delta, Tensor& grad_h) override {
+    linear_->input_grad(reshape(delta, {delta.size(0), -1}), grad_h);
+  }
+
+ private:
+  std::shared_ptr<nn::Linear> linear_;
+};
+
+std::shared_ptr<multitask::MultitaskModel> image_model(std::uint64_t seed) {
+  const TinyProblem p;
+  Generator gen(seed);
+  auto trunk = std::make_shared<nn::Sequential>();
+  trunk->push_back(std::make_shared<nn::Linear>(p.in, p.hidden, gen, true, DType::Float64));
+  trunk->push_back(std::make_shared<nn::Tanh>());
+  auto shared = std::make_shared<ChannelsLinear>(p.hidden, gen);
+  std::vector<std::shared_ptr<nn::Module>> heads;
+  for (int i = 0; i < p.tasks; ++i) {
+    auto head = std::make_shared<nn::Sequential>();
+    head->push_back(std::make_shared<nn::Tanh>());  // elementwise on (B, C, H, W): the heads see images
+    heads.push_back(head);
+  }
+  return std::make_shared<multitask::MultitaskModel>(trunk, shared, heads);
+}
+
+class ImageShapedZ : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ImageShapedZ, FastStepEqualsNaive) {
+  const TinyProblem p;
+  auto fast_model = image_model(9), naive_model = image_model(9);
+  multitask::WeightingConfig cfg;
+  cfg.gradnorm.alpha = 1.5;
+  cfg.gradnorm.optimizer = "sgd";
+  cfg.gradnorm.lr = 0.05;
+  cfg.static_weights = {0.5, 1.0, 1.5};
+  auto fast_w = multitask::make_weighting(GetParam(), p.tasks, cfg),
+       naive_w = multitask::make_weighting(GetParam(), p.tasks, cfg);
+  nn::SGD fast_opt(fast_model->parameters(), 0.05, 0.9), naive_opt(naive_model->parameters(), 0.05, 0.9);
+  multitask::MultitaskStep stepper(*fast_model, *fast_w, fast_opt);
+  for (int t = 0; t < 4; ++t) {
+    Generator gen(300 + t);
+    const Tensor x = Tensor::randn({p.batch, p.in}, gen, 0, 1, DType::Float64);
+    std::vector<Tensor> y;
+    for (int i = 0; i < p.tasks; ++i)
+      y.push_back(Tensor::randn({p.batch, kC, kH, kW}, gen, 0, 1.0 + i, DType::Float64));
+    const auto fast = stepper.step(x, y);
+    const auto naive = multitask::naive_step(*naive_model, *naive_w, naive_opt, x, y, t);
+    constexpr double kTol = 1e-10;
+    for (std::size_t i = 0; i < naive.losses.size(); ++i) {
+      EXPECT_NEAR(fast.losses[i], naive.losses[i], kTol * (1 + naive.losses[i]));
+      EXPECT_NEAR(fast.next_weights[i], naive.next_weights[i], kTol);
+    }
+    ASSERT_EQ(fast.weighted_norms.size(), naive.weighted_norms.size());
+    for (std::size_t i = 0; i < naive.weighted_norms.size(); ++i)
+      EXPECT_NEAR(fast.weighted_norms[i], naive.weighted_norms[i], kTol * (1 + naive.weighted_norms[i]));
+    EXPECT_LT(max_abs_diff(fast_model->parameters(), naive_model->parameters()), kTol) << "step " << t;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryMethod, ImageShapedZ, ::testing::Values("equal", "static", "gradnorm", "uncertainty"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace gn

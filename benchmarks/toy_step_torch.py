@@ -20,6 +20,10 @@ Adam(0.025) for the task weights w.
 Run with Debian's interpreter (see scripts/install_torch.sh):
     /usr/bin/python3 benchmarks/toy_step_torch.py --threads 1
     /usr/bin/python3 benchmarks/toy_step_torch.py --tasks 10 --json
+On a GPU (scripts/gpu_check.sh, profile bench), with a CUDA build of torch:
+    python3 benchmarks/toy_step_torch.py --device cuda --json
+There the model, the weights and the pre-generated batches live on the GPU
+and every timed step ends with torch.cuda.synchronize().
 """
 
 import argparse
@@ -55,6 +59,8 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", nargs="+", choices=VARIANTS,
                    default=list(VARIANTS))
+    p.add_argument("--device", default="cpu",
+                   help="torch device: cpu (default) or cuda / cuda:N")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per (variant, T) on stdout; "
                         "the table goes to stderr")
@@ -115,7 +121,7 @@ def toy_sigmas(tasks, gen):
     return torch.exp(torch.rand(tasks, generator=gen) * math.log(100.0))
 
 
-def toy_batches(tasks, batch, sigmas, gen):
+def toy_batches(tasks, batch, sigmas, gen, device="cpu"):
     """Pre-generated batches so data generation stays out of the timing.
 
     Targets follow the paper's f_i(x) = sigma_i tanh((B + eps_i) x), with B
@@ -129,6 +135,8 @@ def toy_batches(tasks, batch, sigmas, gen):
         x = torch.randn(batch, IN_DIM, generator=gen)
         ys = [float(s) * torch.tanh(x @ m.T) for s, m in zip(sigmas, mats)]
         pool.append((x, ys))
+    if device != "cpu":   # drawn on the CPU, so every device sees the same data
+        pool = [(x.to(device), [y.to(device) for y in ys]) for x, ys in pool]
     return pool
 
 
@@ -137,14 +145,14 @@ def toy_batches(tasks, batch, sigmas, gen):
 class Trainer:
     """Network, task weights and optimizers; step() is one timed step."""
 
-    def __init__(self, variant, tasks, alpha, seed):
+    def __init__(self, variant, tasks, alpha, seed, device="cpu"):
         torch.manual_seed(seed)   # same init for every variant at a given T
         self.variant = variant
         self.tasks = tasks
         self.alpha = alpha
-        self.net = ToyNet(tasks)
+        self.net = ToyNet(tasks).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=NET_LR)
-        self.w = torch.ones(tasks, requires_grad=True)
+        self.w = torch.ones(tasks, requires_grad=True, device=device)
         self.w_opt = torch.optim.Adam([self.w], lr=WEIGHT_LR)
         self.loss0 = None
         self.step = {"equal": self._step_equal,
@@ -212,12 +220,12 @@ class Trainer:
 
 # ---------------------------------------------------------------- checks
 
-def check_equivalence(tasks, batch, alpha, seed):
+def check_equivalence(tasks, batch, alpha, seed, device="cpu"):
     """(b) and (c) must produce the same task weights; exit 1 otherwise."""
     gen = torch.Generator().manual_seed(seed + 1)
-    pool = toy_batches(tasks, batch, toy_sigmas(tasks, gen), gen)
-    b = Trainer("gradnorm_torch", tasks, alpha, seed)
-    c = Trainer("gradnorm_closed_form", tasks, alpha, seed)
+    pool = toy_batches(tasks, batch, toy_sigmas(tasks, gen), gen, device)
+    b = Trainer("gradnorm_torch", tasks, alpha, seed, device)
+    c = Trainer("gradnorm_closed_form", tasks, alpha, seed, device)
     for k in range(EQUIV_STEPS):
         x, ys = pool[k % len(pool)]
         b.step(x, ys)
@@ -251,11 +259,20 @@ def blas_info():
 
 def time_variant(variant, tasks, args):
     gen = torch.Generator().manual_seed(args.seed + 1)
-    pool = toy_batches(tasks, args.batch, toy_sigmas(tasks, gen), gen)
-    trainer = Trainer(variant, tasks, args.alpha, args.seed)
+    pool = toy_batches(tasks, args.batch, toy_sigmas(tasks, gen), gen,
+                       args.device)
+    trainer = Trainer(variant, tasks, args.alpha, args.seed, args.device)
+    # CUDA runs asynchronously: a step is timed until its kernels finish.
+    if args.device == "cpu":
+        def sync():
+            pass
+    else:
+        def sync():
+            torch.cuda.synchronize(args.device)
     for k in range(args.warmup):
         x, ys = pool[k % DATA_POOL]
         trainer.step(x, ys)
+    sync()
     times = []
     gc.collect()
     gc.disable()   # keep collector pauses out of individual step times
@@ -264,6 +281,7 @@ def time_variant(variant, tasks, args):
             x, ys = pool[(args.warmup + k) % DATA_POOL]
             t0 = time.perf_counter()
             losses = trainer.step(x, ys)
+            sync()
             times.append((time.perf_counter() - t0) * 1e3)
     finally:
         gc.enable()
@@ -292,14 +310,20 @@ def main(args):
     common = {"threads": torch.get_num_threads(),
               "blas_threads": args.blas_threads,
               "torch_version": torch.__version__, "blas": blas_info()}
+    if args.device != "cpu":
+        common["device"] = args.device
+        common["device_name"] = torch.cuda.get_device_name(args.device)
     table = sys.stderr if args.json else sys.stdout
     print(f"torch {torch.__version__}, threads {common['threads']}, "
           f"BLAS threads {args.blas_threads}, BLAS {common['blas']}",
           file=table)
+    if args.device != "cpu":
+        print(f"device {args.device}: {common['device_name']}", file=table)
     print(f"{'T':>3} {'variant':<22} {'median ms':>10} {'p10 ms':>9} "
           f"{'p90 ms':>9} {'vs equal':>9}", file=table)
     for tasks in args.tasks:
-        diff = check_equivalence(tasks, args.batch, args.alpha, args.seed)
+        diff = check_equivalence(tasks, args.batch, args.alpha, args.seed,
+                                 args.device)
         base = None
         for variant in args.variants:
             res = time_variant(variant, tasks, args)

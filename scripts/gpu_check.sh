@@ -1,285 +1,135 @@
 #!/usr/bin/env bash
-# The GPU machine's check: configure with CUDA on, build, run every test, run compute-sanitizer's
-# memcheck over the test binaries, run the benchmarks, and write OUT_DIR/summary.md.
+# The GPU machine's check, sized for one device call (the device tool cuts a call at 600 s, gives the
+# machine back soon after, and every new call pays a fresh start and a fresh build):
 #
-#   bash scripts/gpu_check.sh OUT_DIR
+#   GN_PROFILE=tests bash scripts/gpu_check.sh OUT_DIR   # build tests + apps, ctest, memcheck subset
+#   GN_PROFILE=bench bash scripts/gpu_check.sh OUT_DIR   # build benchmarks + labs, run them, PyTorch reference
+#   bash scripts/gpu_check.sh OUT_DIR                    # profile all: every step in priority order, what fits
 #
-# Run from a checkout that carries third_party_carry/ (made by scripts/gather_gpu_deps.sh on a Debian
-# machine; the GPU machine has nvcc, CMake, ninja and PyTorch's CUDA wheels but no package registry).
-# Builds into build-gpu/. Every step runs even when an earlier one failed (a step that needs an
-# earlier one's output says so and is marked skipped); the exit status is non-zero when any step failed.
-# summary.md is rewritten after every step, so a run cut short still leaves one.
+# Needs third_party_carry/ (made by scripts/gather_gpu_deps.sh on the Debian machine and passed as the
+# device call's carry): without it the script exits 2 at once, before any work, saying how to make it.
+#
+# OUT_DIR receives exactly two files: summary.md and results.tgz (every log and result). Both are
+# rewritten after every step, so a run cut short still leaves them. Logs go to a work folder first.
+#
+# Order: machine, tools, CUDA libraries (all printed before anything is built), gtest, configure, build,
+# ctest, memcheck, kernel labs, PyTorch on CUDA, Google Benchmarks, PyTorch on CPU; a profile runs its
+# subset. Every step runs even when an earlier one failed (one that needs an earlier one's output says
+# so); a step that would start past the time budget is not run and counts as failed, and each step's
+# timeout is capped by what is left. Exit status 0 when every step passed, 1 otherwise, 2 for bad usage
+# or a missing carry. The tests run with GN_REQUIRE_CUDA=1: a CUDA test that finds no device fails.
 #
 # Environment (all optional):
+#   GN_PROFILE              tests | bench | all (all)
+#   GN_TIME_BUDGET_S        seconds for the whole run (480; give the device call timeout_s ~560); 0 = none
 #   GN_BUILD_DIR            build folder (build-gpu)
+#   GN_WORK_DIR             folder the logs are written to before tarring (a new one under $TMPDIR)
 #   GN_JOBS                 build and ctest parallelism (nproc)
-#   GN_TIME_BUDGET_S        seconds for the whole run; steps that would start past it are not run (and
-#                           count as failed) and each step's timeout is capped by what is left (0 = none)
-#   GN_SKIP                 steps to leave out, space-separated: gtest build tests memcheck bench
-#   GN_SANITIZE_BINARIES    test binaries for memcheck ("test_kernels test_core")
-#   GN_SANITIZE_FILTER      gtest filter for memcheck runs, e.g. '*Cuda*:*cuda*' (default: every test)
-#   GN_BENCH_ARGS           extra arguments for every Google Benchmark, e.g. --benchmark_min_time=0.2
+#   GN_SKIP                 steps to leave out: gtest build tests memcheck labs torch-cuda bench torch-cpu
+#   GN_MEMCHECK             memcheck runs, space-separated BINARY:GTEST_FILTER (memcheck_default below)
+#   GN_BENCH_ARGS           extra arguments for every Google Benchmark
 #   GN_LAB_ARGS             extra arguments for every kernel lab, e.g. --quick or --repeats 10
+#   GN_TORCH_ARGS           arguments for benchmarks/toy_step_torch.py (--steps 300)
 #   GN_CUDA_ARCHITECTURES   CMAKE_CUDA_ARCHITECTURES (native where CMake >= 3.24 and a GPU answers, else 90)
 set -uo pipefail
 
+# Tests that may skip on a working GPU machine, each with its reason. Any other skipped test fails the
+# tests step (with GN_REQUIRE_CUDA=1 a CUDA test without a device fails rather than skips, so a skip means
+# a test skipping for its own reasons, which must be listed here). Patterns are globs on the ctest name.
+allowed_skips=(
+  "GradNormCudaTaskNorms.PieceLongerThan2To31Elements|needs ~10 GB of free device memory (one 8.6 GB float buffer)"
+  "Device.CudaUnavailableIsAClearError|checks the no-GPU error path, so it skips when a device answers"
+)
+# The memcheck subset: every CUDA kernel test, and from test_core the CUDA side of the backend parity
+# suite and the CUDA allocator tests.
+memcheck_default="test_kernels:* test_core:*BackendParity*/cuda:Allocator.*"
+# Kept out of every memcheck run (a gtest negative filter), each with its reason.
+memcheck_exclude=(
+  "Allocator.FailedSystemAllocationDoesNotCountAsInUse|allocates 2^60 bytes on purpose: memcheck reports the failed cudaMalloc as an API error"
+  "Allocator.FailedCudaAllocationDoesNotPoisonTheNextLaunch|the same deliberate out-of-memory cudaMalloc"
+  "*2To31*|beyond 2^31 elements (an 8.6 GB buffer, 2.7e9 reads): far too slow under memcheck for one call"
+)
+
 if (($# != 1)); then
-  echo "usage: bash scripts/gpu_check.sh OUT_DIR" >&2
+  echo "usage: [GN_PROFILE=tests|bench|all] bash scripts/gpu_check.sh OUT_DIR" >&2
   exit 2
 fi
-mkdir -p "$1" || exit 2
-out=$(cd "$1" && pwd)
+out_arg=$1
+[[ $out_arg == /* ]] || out_arg=$PWD/$out_arg
 cd "$(dirname "$0")/.." || exit 2
 root=$PWD
-build=$root/${GN_BUILD_DIR:-build-gpu}
 carry=$root/third_party_carry
+if [[ ! -f $carry/MANIFEST.txt ]]; then
+  cat >&2 <<EOF
+gpu_check: $carry is missing (or has no MANIFEST.txt), so nothing could be configured; nothing was run.
+  Make it on the Debian machine (git-ignored, about 17 MB, a minute):
+      bash scripts/gather_gpu_deps.sh
+  and pass it with the device call:
+      carry: ["third_party_carry"]
+EOF
+  exit 2
+fi
+profile=${GN_PROFILE:-all}
+case $profile in
+  tests) profile_steps="gtest configure build tests memcheck" target_dirs="tests|apps" opts=(ON OFF) ;;
+  bench) profile_steps="configure build labs torch-cuda bench torch-cpu" target_dirs="benchmarks" opts=(OFF ON) ;;
+  all) profile_steps="gtest configure build tests memcheck labs torch-cuda bench torch-cpu" target_dirs="" opts=(ON ON) ;;
+  *) echo "gpu_check: unknown GN_PROFILE '$profile' (expected tests, bench or all)" >&2 && exit 2 ;;
+esac
+budget=${GN_TIME_BUDGET_S:-480}
+mkdir -p "$out_arg" || exit 2
+out=$(cd "$out_arg" && pwd)
+work=${GN_WORK_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")}/gpu-results
+mkdir -p "$work" || exit 2
+rm -f "$out/summary.md" "$out/results.tgz"
+build=$root/${GN_BUILD_DIR:-build-gpu}
 jobs=${GN_JOBS:-$(nproc)}
-budget=${GN_TIME_BUDGET_S:-0}
 skip=" ${GN_SKIP:-} "
 start=$(date +%s)
+export GN_REQUIRE_CUDA=1
 
-# ---- bookkeeping: one row per step, summary.md rewritten after each ----
-steps=() results=() notes=()
-failed=0
-declare -A facts=()
-memcheck_rows=()
-bench_files=()
-test_counts="not run"
+# shellcheck source=lib/gpu_check_report.sh
+source "$root/scripts/lib/gpu_check_report.sh"
+# shellcheck source=lib/gpu_check_probe.sh
+source "$root/scripts/lib/gpu_check_probe.sh"
+trap 'on_signal TERM' TERM
+trap 'on_signal INT' INT
 
-log() { printf '[gpu_check %4ds] %s\n' "$(($(date +%s) - start))" "$*"; }
-record() {  # <step> <PASS|FAIL|SKIP|INFO> <note>
-  steps+=("$1") results+=("$2") notes+=("$3")
-  [[ $2 == FAIL ]] && failed=1
-  log "$1: $2${3:+ - $3}"
-  write_summary
-}
-elapsed() { echo $(($(date +%s) - start)); }
-# Seconds a step may take: its own limit, capped by what is left of the budget (0: nothing left).
-limit_for() {
-  local want=$1
-  ((budget > 0)) || { echo "$want"; return; }
-  local left=$((budget - $(elapsed)))
-  ((left < want)) && want=$left
-  ((want > 0)) && echo "$want" || echo 0
-}
-skipped_by_user() { [[ $skip == *" $1 "* ]]; }
-# A step left out for lack of time is a failure: the check is incomplete and must not pass.
-out_of_time="not run: the time budget (GN_TIME_BUDGET_S=$budget) was spent"
+# A step of this profile that GN_SKIP does not leave out.
+wants() { [[ " $profile_steps " == *" $1 "* && $skip != *" $1 "* ]]; }
+left_out() { [[ " $profile_steps " != *" $1 "* ]] && echo "not in profile $profile" || echo "GN_SKIP"; }
 
-write_summary() {
-  {
-    echo "# gradnorm GPU check"
-    echo
-    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(elapsed) s, from \`bash scripts/gpu_check.sh\` in $root"
-    echo
-    echo "## Machine"
-    echo
-    echo "| | |"
-    echo "|---|---|"
-    for k in "GPU" "driver" "CUDA (driver)" "nvcc" "compute-sanitizer" "host compiler" "cmake" "generator" \
-      "CUDA architectures" "OS" "glibc" "CPU" "cuDNN" "NCCL" "GTest used"; do
-      [[ -n ${facts[$k]:-} ]] && echo "| $k | ${facts[$k]} |"
-    done
-    echo
-    echo "## Steps"
-    echo
-    echo "| step | result | note |"
-    echo "|---|---|---|"
-    local i
-    for i in "${!steps[@]}"; do
-      echo "| ${steps[$i]} | ${results[$i]} | ${notes[$i]//|/\\|} |"
-    done
-    echo
-    echo "## Tests (ctest)"
-    echo
-    echo "$test_counts"
-    echo
-    echo "## compute-sanitizer memcheck"
-    echo
-    if ((${#memcheck_rows[@]})); then
-      echo "| binary | exit | ERROR SUMMARY | gtest |"
-      echo "|---|---|---|---|"
-      printf '%s\n' "${memcheck_rows[@]}"
-    else
-      echo "not run"
-    fi
-    echo
-    echo "## Benchmarks"
-    echo
-    if ((${#bench_files[@]})); then
-      printf -- '- %s\n' "${bench_files[@]}"
-      echo
-      echo "Numbers worth keeping go to benchmarks/RESULTS.md with the machine above and the command."
-    else
-      echo "none run"
-    fi
-    echo
-    echo "Beside this file: build.log (gtest, configure, build), ctest.log, ctest-junit.xml, memcheck-*.log,"
-    echo "bench.log, and each benchmark's JSON or kernel lab's table."
-    echo
-    echo "Overall: $( ((failed)) && echo FAILED || echo PASSED)"
-  } >"$out/summary.md.tmp" && mv "$out/summary.md.tmp" "$out/summary.md"
-}
+log "profile $profile (steps: $profile_steps), time budget $( ((budget > 0)) && echo "$budget s" || echo none)," \
+  "build $build, logs $work, results into $out (summary.md, results.tgz)"
+for st in tests memcheck; do [[ " $profile_steps " == *" $st "* ]] || not_in_profile+=" $st"; done
+record profile INFO "$profile: $profile_steps; budget $budget s; $jobs jobs"
+record carry PASS "$(du -shL "$carry" | cut -f1), $(sed -n 1p "$carry/MANIFEST.txt" | sed 's/.* on //')"
 
-# Runs a command under `timeout`, output appended to a log; returns its status (124: timed out).
-run_logged() {  # <seconds> <logfile> <cmd...>
-  local secs=$1 logf=$2
-  shift 2
-  echo "+ $*" >>"$logf"
-  timeout --kill-after=10 "$secs" "$@" >>"$logf" 2>&1
-}
-
-newest() { printf '%s\n' "$@" | sort -V | tail -1; }
-
-# ---------------------------------------------------------------------------------------------------
-# 1. The GPU: nvidia-smi must answer.
+# ---- 1-3. The machine, the tools, the CUDA libraries: before any build. ---------------------------
 log "machine"
-# shellcheck source=/dev/null
-facts[OS]=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -sr)
-facts[glibc]=$(ldd --version 2>/dev/null | head -1 | grep -oE '[0-9]+\.[0-9]+$' || echo "?")
-facts[CPU]="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
-gpu_ok=0
-if ! command -v nvidia-smi >/dev/null 2>&1; then
-  facts[GPU]="none (nvidia-smi not found)"
-  record gpu FAIL "nvidia-smi not found: this machine has no NVIDIA driver, so no GPU test can run (the CUDA tests will show SKIPPED)"
-elif ! smi=$(nvidia-smi 2>&1); then
-  facts[GPU]="none (nvidia-smi failed)"
-  record gpu FAIL "nvidia-smi failed: $(echo "$smi" | head -1) (no usable GPU: the CUDA tests will show SKIPPED)"
-else
-  echo "$smi"
-  facts[GPU]=$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)
-  facts[driver]=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
-  facts["CUDA (driver)"]=$(echo "$smi" | grep -oE 'CUDA Version: *[0-9.]+' | head -1 | grep -oE '[0-9.]+$')
-  gpu_ok=1
-  record gpu PASS "${facts[GPU]}, driver ${facts[driver]}"
-fi
-
-# 2. Tools: found, never assumed.
+probe_machine
 log "tools"
-nvcc=$(command -v nvcc 2>/dev/null || true)
-if [[ -z $nvcc ]]; then
-  # shellcheck disable=SC2206
-  cands=(/usr/local/cuda/bin/nvcc /usr/local/cuda-*/bin/nvcc /opt/cuda/bin/nvcc)
-  found=()
-  for c in "${cands[@]}"; do [[ -x $c ]] && found+=("$c"); done
-  if [[ -x /usr/local/cuda/bin/nvcc ]]; then
-    nvcc=/usr/local/cuda/bin/nvcc
-  elif ((${#found[@]})); then
-    nvcc=$(newest "${found[@]}")
-  fi
-fi
-py=$(command -v python3 2>/dev/null || true)
-if [[ -z $nvcc && -n $py ]]; then  # the cuda-toolkit wheel ships nvcc under site-packages/nvidia/cu*/bin
-  nvcc=$("$py" -c 'import glob, site; print(next(iter(sorted(p for s in site.getsitepackages() for p in glob.glob(s + "/nvidia/*/bin/nvcc"))), ""))' 2>/dev/null)
-fi
-cuda_bin=""
-if [[ -n $nvcc ]]; then
-  cuda_bin=$(dirname "$(readlink -f "$nvcc")")
-  export PATH="$cuda_bin:$PATH"
-  facts[nvcc]="$nvcc ($("$nvcc" --version | grep -oE 'release [0-9.]+' | head -1))"
-  "$nvcc" --version
-else
-  facts[nvcc]="not found"
-fi
-sanitizer=""
-for c in "$cuda_bin/compute-sanitizer" "$cuda_bin/../compute-sanitizer/compute-sanitizer" \
-  "$(command -v compute-sanitizer 2>/dev/null)"; do
-  [[ -n $c && -x $c ]] && { sanitizer=$(readlink -f "$c"); break; }
-done
-facts[compute-sanitizer]=${sanitizer:-not found}
-pybin=""
-[[ -n $py ]] && pybin=$(dirname "$("$py" -c 'import sys; print(sys.executable)' 2>/dev/null || echo "$py")")
-cmake_bin=$(command -v cmake 2>/dev/null || true)
-[[ -z $cmake_bin && -x $pybin/cmake ]] && cmake_bin=$pybin/cmake
-ninja_bin=$(command -v ninja 2>/dev/null || true)
-[[ -z $ninja_bin && -x $pybin/ninja ]] && ninja_bin=$pybin/ninja
-cxx=$(command -v c++ 2>/dev/null || command -v g++ 2>/dev/null || true)
-facts["host compiler"]=$([[ -n $cxx ]] && "$cxx" --version | head -1 || echo "not found")
-cmake_version=""
-if [[ -n $cmake_bin ]]; then
-  "$cmake_bin" --version | head -1
-  cmake_version=$("$cmake_bin" --version | head -1 | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?')
-  facts[cmake]="$cmake_bin $cmake_version"
-else
-  facts[cmake]="not found"
-fi
-gen=(-G "Unix Makefiles")
-keep_going=(-k)
-if [[ -n $ninja_bin ]]; then
-  gen=(-G Ninja -DCMAKE_MAKE_PROGRAM="$ninja_bin")
-  keep_going=(-k 0)
-  facts[generator]="Ninja ($ninja_bin $("$ninja_bin" --version))"
-else
-  facts[generator]="Unix Makefiles (no ninja found)"
-fi
-missing=()
-[[ -z $nvcc ]] && missing+=("nvcc (looked on PATH, /usr/local/cuda*/bin, site-packages/nvidia/*/bin)")
-[[ -z $cmake_bin ]] && missing+=(cmake)
-[[ -z $cxx ]] && missing+=("a C++ compiler")
-if ((${#missing[@]})); then
-  record tools FAIL "missing: ${missing[*]}"
-else
-  record tools PASS "nvcc, cmake, $([[ -n $ninja_bin ]] && echo ninja || echo make), ${cxx##*/}; compute-sanitizer ${sanitizer:+found}${sanitizer:-missing}"
-fi
+probe_tools
+log "CUDA libraries"
+probe_libraries
 
-# 3. cuDNN and NCCL from PyTorch's wheels (site-packages/nvidia/*): not used by the build yet; their
-# folders go on LD_LIBRARY_PATH and into CUDNN_ROOT / NCCL_ROOT (read by find_package(CUDNN/NCCL)).
-log "cuDNN / NCCL"
-nv_dirs=""
-if [[ -n $py ]]; then
-  # nvidia is a namespace package: __path__, not __file__.
-  nv_dirs=$("$py" -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null ||
-    "$py" -c 'import glob, site; print("\n".join(d for s in site.getsitepackages() for d in glob.glob(s + "/nvidia")))' 2>/dev/null)
-fi
-cudnn_lib="" nccl_lib=""
-while IFS= read -r d; do
-  [[ -n $d && -d $d ]] || continue
-  [[ -z $cudnn_lib ]] && cudnn_lib=$(find "$d" -name 'libcudnn.so*' -print -quit 2>/dev/null)
-  [[ -z $nccl_lib ]] && nccl_lib=$(find "$d" -name 'libnccl.so*' -print -quit 2>/dev/null)
-done <<<"$nv_dirs"
-found_libs=()
-if [[ -n $cudnn_lib ]]; then
-  d=$(dirname "$cudnn_lib")
-  export CUDNN_ROOT=${d%/lib} LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  facts[cuDNN]="$cudnn_lib"
-  found_libs+=(cuDNN)
-else
-  facts[cuDNN]="not found"
-fi
-if [[ -n $nccl_lib ]]; then
-  d=$(dirname "$nccl_lib")
-  export NCCL_ROOT=${d%/lib} LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  facts[NCCL]="$nccl_lib"
-  found_libs+=(NCCL)
-else
-  facts[NCCL]="not found"
-fi
-log "nvidia wheel folders: ${nv_dirs//$'\n'/ } cuDNN: ${facts[cuDNN]} NCCL: ${facts[NCCL]}"
-record cudnn-nccl INFO "found: ${found_libs[*]:-none} (not used by the build yet)"
-
-# 4. GoogleTest rebuilt from the carried sources with this machine's compiler (the prebuilt one in
-# the carry was compiled elsewhere); the carry's build is the fallback.
+# ---- 4. GoogleTest rebuilt from the carried sources with this machine's compiler (the carry's prebuilt
+# one, compiled elsewhere, is the fallback).
 prefix_path=$carry
-: >"$out/build.log"
-if [[ ! -f $carry/MANIFEST.txt ]]; then
-  record carry FAIL "third_party_carry/ is missing: run scripts/gather_gpu_deps.sh on the Debian machine and carry it"
-else
-  record carry PASS "$(du -sh "$carry" | cut -f1), $(sed -n 1p "$carry/MANIFEST.txt" | sed 's/.* on //')"
-fi
-if skipped_by_user gtest; then
-  record gtest SKIP "GN_SKIP"
+if ! wants gtest; then
+  [[ " $profile_steps " == *" gtest "* ]] && record gtest SKIP "$(left_out gtest)"
 elif [[ ! -f $carry/src/googletest/CMakeLists.txt || -z $cmake_bin ]]; then
   record gtest SKIP "no carried GoogleTest sources or no cmake: using the carry's prebuilt GTest"
-elif (($(limit_for 300) == 0)); then
-  record gtest FAIL "$out_of_time"
+elif (($(limit_for 120) == 0)); then
+  record gtest FAIL "$(out_of_time)"
 else
   log "building GoogleTest from third_party_carry/src/googletest"
   gt_build=$build/_gtest/build gt_prefix=$build/_gtest/install
-  if run_logged "$(limit_for 300)" "$out/build.log" "$cmake_bin" -S "$carry/src/googletest" -B "$gt_build" "${gen[@]}" \
+  if run_logged "$(limit_for 120)" "$work/build.log" "$cmake_bin" -S "$carry/src/googletest" -B "$gt_build" "${gen[@]}" \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$gt_prefix" -DCMAKE_INSTALL_LIBDIR=lib \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DBUILD_GMOCK=ON -DINSTALL_GTEST=ON -DBUILD_SHARED_LIBS=OFF &&
-    run_logged "$(limit_for 300)" "$out/build.log" "$cmake_bin" --build "$gt_build" -j "$jobs" &&
-    run_logged "$(limit_for 300)" "$out/build.log" "$cmake_bin" --install "$gt_build"; then
+    run_logged "$(limit_for 120)" "$work/build.log" "$cmake_bin" --build "$gt_build" -j "$jobs" &&
+    run_logged "$(limit_for 120)" "$work/build.log" "$cmake_bin" --install "$gt_build"; then
     prefix_path="$gt_prefix;$carry"
     record gtest PASS "rebuilt with this machine's compiler"
   else
@@ -287,7 +137,7 @@ else
   fi
 fi
 
-# 5. Configure: CUDA on, dependencies from the carry only (no package registry, carry first).
+# ---- 5. Configure: CUDA on, dependencies from the carry only, tests / benchmarks as the profile needs.
 arch=${GN_CUDA_ARCHITECTURES:-}
 if [[ -z $arch ]]; then
   arch=90
@@ -296,14 +146,17 @@ fi
 configured=0
 if [[ -z $cmake_bin || -z $nvcc || -z $cxx ]]; then
   record configure SKIP "missing tools (see the tools step)"
+elif (($(limit_for 120) == 0)); then
+  record configure FAIL "$(out_of_time)"
 else
   configure() {  # <arch>
-    run_logged "$(limit_for 300)" "$out/build.log" "$cmake_bin" -S "$root" -B "$build" "${gen[@]}" \
+    run_logged "$(limit_for 120)" "$work/build.log" "$cmake_bin" -S "$root" -B "$build" "${gen[@]}" \
       -DCMAKE_BUILD_TYPE=Release -DGRADNORM_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" \
       -DCMAKE_CUDA_ARCHITECTURES="$1" -DCMAKE_PREFIX_PATH="$prefix_path" \
+      -DGRADNORM_BUILD_TESTS="${opts[0]}" -DGRADNORM_BUILD_BENCHMARKS="${opts[1]}" \
       -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
   }
-  log "configure (CUDA architectures $arch)"
+  log "configure (CUDA architectures $arch, tests ${opts[0]}, benchmarks ${opts[1]})"
   if configure "$arch"; then
     configured=1
   elif [[ $arch == native ]]; then
@@ -326,158 +179,190 @@ else
   fi
 fi
 
-# 6. Build everything that can be built (-k: one broken target does not stop the rest).
+# ---- 6. Build this profile's executables (ninja -k 0: one broken target does not stop the rest).
 if ((!configured)); then
   record build SKIP "not configured"
-elif (($(limit_for 900) == 0)); then
-  record build FAIL "$out_of_time"
+elif (($(limit_for 420) == 0)); then
+  record build FAIL "$(out_of_time)"
 else
-  log "build (-j $jobs)"
-  if run_logged "$(limit_for 900)" "$out/build.log" "$cmake_bin" --build "$build" -j "$jobs" -- "${keep_going[@]}"; then
-    record build PASS ""
+  targets=()
+  if [[ -n $target_dirs && -n $ninja_bin ]]; then
+    mapfile -t targets < <("$ninja_bin" -C "$build" -t targets all 2>/dev/null |
+      grep -E '^[^:]+: [A-Z]+_EXECUTABLE_LINKER' | cut -d: -f1 | grep -E "^($target_dirs)/" | grep -v '\.cmake$' | sort)
+  fi
+  target_args=() what="everything"
+  ((${#targets[@]})) && target_args=(--target "${targets[@]}") what="${#targets[@]} targets: ${targets[*]##*/}"
+  log "build $what (-j $jobs)"
+  if run_logged "$(limit_for 420)" "$work/build.log" "$cmake_bin" --build "$build" -j "$jobs" "${target_args[@]}" \
+    -- "${keep_going[@]}"; then
+    record build PASS "$what"
   else
-    failed_targets=$(grep -E '^FAILED: ' "$out/build.log" | awk '{print $2}' | head -8 | tr '\n' ' ')
-    record build FAIL "some targets failed: ${failed_targets:-see build.log}; running what was built"
+    rc=$?
+    failed_targets=$(grep -E '^FAILED: ' "$work/build.log" | awk '{print $2}' | head -8 | tr '\n' ' ')
+    record build FAIL "$( ((rc == 124)) && echo "timed out; ")${failed_targets:+failed: $failed_targets; }see build.log; running what was built"
   fi
 fi
 
-# 7. ctest: every test, with a JUnit report.
-if skipped_by_user tests; then
-  record tests SKIP "GN_SKIP"
-elif [[ ! -f $build/CTestTestfile.cmake ]]; then
-  record tests SKIP "no build"
-elif (($(limit_for 600) == 0)); then
-  record tests FAIL "$out_of_time"
+# ---- 7. ctest: every test, GN_REQUIRE_CUDA=1, JUnit report; skips outside the allow-list fail.
+if ! wants tests; then
+  [[ " $profile_steps " == *" tests "* ]] && record tests SKIP "$(left_out tests)"
+elif [[ ! -f $build/tests/CTestTestfile.cmake ]]; then
+  record tests SKIP "no test build"
+elif (($(limit_for 240) == 0)); then
+  record tests FAIL "$(out_of_time)"
 else
   log "ctest"
   ctest_bin=$(dirname "$cmake_bin")/ctest
   [[ -x $ctest_bin ]] || ctest_bin=ctest
-  run_logged "$(limit_for 600)" "$out/ctest.log" "$ctest_bin" --test-dir "$build" --output-on-failure \
-    -j "$jobs" --timeout 300 --output-junit "$out/ctest-junit.xml"
+  run_logged "$(limit_for 240)" "$work/ctest.log" "$ctest_bin" --test-dir "$build" --output-on-failure \
+    -j "$jobs" --timeout 200 --output-junit "$work/ctest-junit.xml"
   rc=$?
-  # ctest's own summary line gives the total and the failures ("Not Run", e.g. a test binary that
-  # failed to build, counts as failed); skipped tests are the run lines marked ***Skipped.
-  total=$(grep -oE 'tests failed out of [0-9]+' "$out/ctest.log" | tail -1 | grep -oE '[0-9]+$')
-  nfail=$(grep -oE '[0-9]+ tests failed out of' "$out/ctest.log" | tail -1 | grep -oE '^[0-9]+')
+  # ctest's summary line gives the total and the failures ("Not Run", e.g. a test binary that failed to
+  # build, counts as failed); skipped tests are the run lines marked ***Skipped.
+  total=$(grep -oE 'tests failed out of [0-9]+' "$work/ctest.log" | tail -1 | grep -oE '[0-9]+$')
+  nfail=$(grep -oE '[0-9]+ tests failed out of' "$work/ctest.log" | tail -1 | grep -oE '^[0-9]+')
   run_line='^ *[0-9]+/[0-9]+ +Test +#[0-9]+: '
-  nskip=$(grep -cE "$run_line.*\*\*\*Skipped" "$out/ctest.log")
-  nnotrun=$(grep -cE "$run_line.*\*\*\*Not Run" "$out/ctest.log")
+  mapfile -t skipped < <(grep -E "$run_line.*\*\*\*Skipped" "$work/ctest.log" | sed -E "s|$run_line||; s| \.+.*||; s|  # .*||; s| +$||")
+  nnotrun=$(grep -cE "$run_line.*\*\*\*Not Run" "$work/ctest.log")
+  unexpected=()
+  skip_notes=""
+  for t in "${skipped[@]}"; do
+    reason=""
+    for a in "${allowed_skips[@]}"; do
+      # shellcheck disable=SC2053
+      [[ $t == ${a%%|*} ]] && reason=${a#*|} && break
+    done
+    if [[ -n $reason ]]; then skip_notes+="- skipped, allowed: \`$t\`: $reason"$'\n'; else unexpected+=("$t"); fi
+  done
+  for t in "${unexpected[@]}"; do skip_notes+="- **skipped, not allowed**: \`$t\`"$'\n'; done
   if [[ -n $total ]]; then
-    npass=$((total - ${nfail:-0} - nskip))
-    test_counts="$total tests: $npass passed, ${nfail:-0} failed, $nskip skipped"
+    test_counts="$total tests: $((total - ${nfail:-0} - ${#skipped[@]})) passed, ${nfail:-0} failed, ${#skipped[@]} skipped"
     ((nnotrun > 0)) && test_counts+=" ($nnotrun of the failed did not run: not built?)"
-    fails=$(sed -n '/The following tests FAILED:/,$p' "$out/ctest.log" | grep -E '^\s+[0-9]+ - ' | head -20)
-    [[ -n $fails ]] && test_counts+=$'\n\nFailed:\n\n```\n'"$fails"$'\n```'
-    skips=$(grep -E "$run_line.*\\*\\*\\*Skipped" "$out/ctest.log" | sed -E "s|$run_line||; s| \\.+.*||" | head -10)
-    [[ -n $skips ]] && test_counts+=$'\n\nSkipped (first 10):\n\n```\n'"$skips"$'\n```'
+    fails=$(sed -n '/The following tests FAILED:/,$p' "$work/ctest.log" | grep -E '^\s+[0-9]+ - ' | head -20)
+    [[ -n $fails ]] && test_counts+=$'\n\nFailed (first 20):\n\n```\n'"$fails"$'\n```'
   else
     test_counts="ctest printed no summary line (exit $rc; see ctest.log)"
   fi
-  if ((rc == 0)); then
+  if ((rc == 0 && ${#unexpected[@]} == 0)); then
     record tests PASS "$(head -1 <<<"$test_counts")"
   else
-    record tests FAIL "$(echo "$test_counts" | head -1) (ctest exit $rc$( ((rc == 124)) && echo ": timed out"))"
+    record tests FAIL "$(head -1 <<<"$test_counts")$( ((${#unexpected[@]})) && echo "; ${#unexpected[@]} skipped outside the allow-list") (ctest exit $rc$( ((rc == 124)) && echo ": timed out"))"
   fi
 fi
 
-# 8. compute-sanitizer memcheck over each test binary.
-if skipped_by_user memcheck; then
-  record memcheck SKIP "GN_SKIP"
+# ---- 8. compute-sanitizer memcheck over the chosen subset, deliberate failures left out.
+if ! wants memcheck; then
+  [[ " $profile_steps " == *" memcheck "* ]] && record memcheck SKIP "$(left_out memcheck)"
 elif [[ -z $sanitizer ]]; then
   record memcheck FAIL "compute-sanitizer not found (looked beside nvcc and on PATH)"
 elif ((!gpu_ok)); then
   record memcheck FAIL "no GPU: memcheck needs a device"
 else
-  filter=${GN_SANITIZE_FILTER:-*}
+  negative=$(for e in "${memcheck_exclude[@]}"; do printf '%s:' "${e%%|*}"; done)
+  negative=${negative%:}
   mc_fail=0
-  for name in ${GN_SANITIZE_BINARIES:-test_kernels test_core}; do
-    bin=$build/tests/$name
+  for entry in ${GN_MEMCHECK:-$memcheck_default}; do
+    name=${entry%%:*} filter=${entry#*:}
+    [[ $filter == *-* ]] && filter+=":$negative" || filter+="-$negative"
+    bin=$build/tests/$name secs=$(limit_for 150)
     if [[ ! -x $bin ]]; then
-      memcheck_rows+=("| $name | - | not built | - |")
-      mc_fail=1
-      continue
+      memcheck_rows+=("| $name | \`$filter\` | - | not built | - |") mc_fail=1
+    elif ((secs == 0)); then
+      memcheck_rows+=("| $name | \`$filter\` | - | $(out_of_time) | - |") mc_fail=1
+    else
+      log "memcheck $name (filter '$filter', up to $secs s)"
+      mlog=$work/memcheck-$name.log
+      run_logged "$secs" "$mlog" "$sanitizer" --tool memcheck --error-exitcode 1 --print-limit 50 \
+        "$bin" --gtest_filter="$filter" --gtest_brief=1
+      rc=$?
+      summary=$(grep -E 'ERROR SUMMARY' "$mlog" | tail -1 | sed 's/^=* *//')
+      ran=$(grep -oE '^\[==========\] [0-9]+ tests? from' "$mlog" | tail -1 | grep -oE '[0-9]+')
+      passed=$(grep -oE '^\[  PASSED  \] [0-9]+' "$mlog" | tail -1 | grep -oE '[0-9]+$')
+      nskip=$(grep -oE '^\[  SKIPPED \] [0-9]+' "$mlog" | tail -1 | grep -oE '[0-9]+$')
+      gt="gtest printed no summary"  # (--gtest_brief lists failures but prints no failure count)
+      [[ -n $ran ]] && gt="$ran ran, ${passed:-0} passed, $((ran - ${passed:-0} - ${nskip:-0})) failed, ${nskip:-0} skipped"
+      ((rc == 124)) && summary="timed out after ${secs}s; ${summary}"
+      memcheck_rows+=("| $name | \`$filter\` | $rc | ${summary:-no ERROR SUMMARY line} | $gt |")
+      ((rc != 0)) && mc_fail=1
     fi
-    secs=$(limit_for 600)
-    if ((secs == 0)); then
-      memcheck_rows+=("| $name | - | $out_of_time | - |")
-      mc_fail=1
-      continue
-    fi
-    log "memcheck $name (filter '$filter')"
-    mlog=$out/memcheck-$name.log
-    : >"$mlog"
-    run_logged "$secs" "$mlog" "$sanitizer" --tool memcheck --error-exitcode 1 --print-limit 50 \
-      "$bin" --gtest_filter="$filter" --gtest_brief=1
-    rc=$?
-    summary=$(grep -E 'ERROR SUMMARY' "$mlog" | tail -1 | sed 's/^=* *//')
-    gt=$(grep -E '^\[  (PASSED|FAILED) *\]|tests? ran' "$mlog" | tail -2 | tr '\n' ' ')
-    ((rc == 124)) && summary="timed out after ${secs}s; ${summary}"
-    memcheck_rows+=("| $name | $rc | ${summary:-no ERROR SUMMARY line} | ${gt:-?} |")
-    ((rc != 0)) && mc_fail=1
     write_summary
   done
   if ((mc_fail)); then
     record memcheck FAIL "see the memcheck table and memcheck-*.log"
   else
-    record memcheck PASS "filter '$filter'"
+    record memcheck PASS "$(wc -w <<<"${GN_MEMCHECK:-$memcheck_default}") runs; left out: ${negative//:/, }"
   fi
 fi
 
-# 9. Benchmarks. build/benchmarks/* are Google Benchmark executables: JSON on stdout into OUT_DIR.
-# build/benchmarks/<folder>/* are kernel labs (benchmarks/kernel_lab: they validate every variant, then
-# print a markdown table; --csv writes it as CSV too): OUT_DIR/<folder>_<name>.md and .csv.
-if skipped_by_user bench; then
-  record bench SKIP "GN_SKIP"
-elif [[ ! -d $build/benchmarks ]]; then
-  record bench SKIP "no build/benchmarks (not configured or GRADNORM_BUILD_BENCHMARKS=OFF)"
-else
-  bench_fail=0 nbench=0
-  : >"$out/bench.log"
-  # shellcheck disable=SC2206
-  bench_args=(${GN_BENCH_ARGS:-})
-  # shellcheck disable=SC2206
-  lab_args=(${GN_LAB_ARGS:-})
-  while IFS= read -r b; do
-    rel=${b#"$build/benchmarks/"}
-    name=${rel//\//_}
-    secs=$(limit_for 600)
-    if ((secs == 0)); then
-      bench_files+=("$rel: $out_of_time")
-      bench_fail=1 nbench=$((nbench + 1))
-      continue
-    fi
-    log "benchmark $rel"
-    nbench=$((nbench + 1))
-    if [[ $rel == */* ]]; then
-      echo "+ $b --csv $out/$name.csv ${lab_args[*]}" >>"$out/bench.log"
-      timeout --kill-after=10 "$secs" "$b" --csv "$out/$name.csv" "${lab_args[@]}" >"$out/$name.md" 2>>"$out/bench.log"
-      rc=$?
-      result="$name.md"
-      [[ -f $out/$name.csv ]] && result+=", $name.csv"
-    else
-      echo "+ $b --benchmark_format=json ${bench_args[*]}" >>"$out/bench.log"
-      timeout --kill-after=10 "$secs" "$b" --benchmark_format=json "${bench_args[@]}" >"$out/$name.json" 2>>"$out/bench.log"
-      rc=$?
-      result="$name.json"
-    fi
-    if ((rc == 0)); then
-      bench_files+=("$result")
-    else
-      bench_files+=("$result: exit $rc$( ((rc == 124)) && echo ", timed out")")
-      bench_fail=1
-    fi
-    write_summary
-  done < <(find "$build/benchmarks" -maxdepth 2 -type f -executable -not -path '*/CMakeFiles/*' | sort)
-  if ((nbench == 0)); then
-    record bench FAIL "no benchmark executable in $build/benchmarks (did their build fail? see build.log)"
-  elif ((bench_fail)); then
-    record bench FAIL "see the Benchmarks list below and bench.log"
+# ---- 9-12. Kernel labs (build/benchmarks/<folder>/*: validate every variant, then a markdown table;
+# --csv writes it as CSV too), PyTorch's toy step on CUDA, Google Benchmarks (build/benchmarks/*: JSON),
+# PyTorch's toy step on the CPU (1 thread, as bench_toy_step). Each run is capped at 150 s.
+run_bench() {  # <label> <result files in $work> <stdout file> <cmd...>: one run, its outcome into bench_files
+  local label=$1 files=$2 stdout=$3 secs
+  shift 3
+  secs=$(limit_for 150)
+  if ((secs == 0)); then
+    bench_files+=("$label: $(out_of_time)") bench_fail=1
+    return
+  fi
+  log "$label (up to $secs s)"
+  echo "+ $*" >>"$work/bench.log"
+  timeout --kill-after=10 "$secs" "$@" >"$stdout" 2>>"$work/bench.log" &
+  child=$!
+  wait "$child"
+  local rc=$? f kept=()
+  child=""
+  for f in $files; do [[ -s $work/$f ]] && kept+=("$f"); done
+  files="${kept[*]:-no output}"
+  if ((rc == 0)) && grep -q ': skipped: ' "$stdout"; then  # a kernel lab without a device exits 0
+    bench_files+=("$label: $(grep -m1 ': skipped: ' "$stdout")") bench_fail=1
+  elif ((rc == 0)); then
+    bench_files+=("$label: $files")
   else
-    record bench PASS "$nbench run"
+    bench_files+=("$label: $files; exit $rc$( ((rc == 124)) && echo ", timed out")") bench_fail=1
   fi
-fi
+  write_summary
+}
+# shellcheck disable=SC2206
+bench_args=(${GN_BENCH_ARGS:-}) lab_args=(${GN_LAB_ARGS:-}) torch_args=(${GN_TORCH_ARGS:---steps 300})
+for step in labs torch-cuda bench torch-cpu; do
+  if ! wants $step; then
+    [[ " $profile_steps " == *" $step "* ]] && record $step SKIP "$(left_out $step)"
+    continue
+  fi
+  bench_fail=0 n=0
+  case $step in
+    labs | bench)
+      depth=(-mindepth 2 -maxdepth 2) && [[ $step == bench ]] && depth=(-maxdepth 1)
+      [[ -d $build/benchmarks ]] || { record $step SKIP "no $build/benchmarks (not configured or built)"; continue; }
+      while IFS= read -r b; do
+        rel=${b#"$build/benchmarks/"} name=${b##*/} n=$((n + 1))
+        if [[ $step == labs ]]; then
+          run_bench "$rel" "$name.md $name.csv" "$work/$name.md" "$b" --csv "$work/$name.csv" "${lab_args[@]}"
+        else
+          run_bench "$rel" "$name.json" "$work/$name.json" "$b" --benchmark_format=json "${bench_args[@]}"
+        fi
+      done < <(find "$build/benchmarks" "${depth[@]}" -type f -executable -not -path '*/CMakeFiles/*' | sort)
+      ;;
+    torch-*)
+      dev=${step#torch-} n=1
+      extra=(--device "$dev") && [[ $dev == cpu ]] && extra+=(--threads 1)
+      run_bench "toy_step_torch.py --device $dev (table in bench.log)" "torch_$dev.jsonl" "$work/torch_$dev.jsonl" \
+        "${py:-python3}" "$root/benchmarks/toy_step_torch.py" --json "${extra[@]}" "${torch_args[@]}"
+      ;;
+  esac
+  if ((n == 0)); then
+    record $step FAIL "nothing to run in $build/benchmarks (did the build fail? see build.log)"
+  elif ((bench_fail)); then
+    record $step FAIL "see the list below and bench.log"
+  else
+    record $step PASS "$n run"
+  fi
+done
 
+trap - TERM INT
 write_summary
-log "summary: $out/summary.md"
+pack
+log "summary: $out/summary.md, results: $out/results.tgz ($(du -h "$out/results.tgz" | cut -f1))"
 cat "$out/summary.md"
 exit "$failed"

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "gradnorm_cuda_support.h"
+#include "tests/kernels/gradnorm_update_cases.h"
 
 namespace gn {
 namespace {
@@ -385,11 +386,10 @@ TEST(GradNormCudaUpdate, GivenInitialLossNeverChanges) {
 // changes nothing until the status is cleared, and then goes on exactly as on a state that never failed.
 TEST(GradNormCudaUpdate, FailedUpdatesCommitNothing) {
   GN_SKIP_WITHOUT_CUDA();
-  const int T = 3;
-  const double inf = std::numeric_limits<double>::infinity();
-  GradNormUpdateOptions opt;
-  opt.initial_loss_steps = 3;  // update 2 is inside the L_i(0) window: the loss sum must survive too
-  const std::vector<double> L1{1.0, 2.0, 3.0}, L2{0.9, 1.5, 2.0}, G{1.0, 4.0, 9.0};  // G holds G_i^2
+  const gradnorm_cases::Failures failures;
+  const int T = failures.T;
+  const GradNormUpdateOptions opt = failures.options();
+  const std::vector<double>&L1 = failures.L1, &L2 = failures.L2, &G = failures.G;
   Dev<double> L_d(T), G_d(T);
   Dev<int> flags_d(T);
   Dev<float> out_d(T);
@@ -402,28 +402,8 @@ TEST(GradNormCudaUpdate, FailedUpdatesCommitNothing) {
     good = s.read();
     ASSERT_EQ(good.status, kGradNormOk);
   }
-  struct Case {
-    const char* what;
-    std::vector<double> L, G;
-    std::vector<int> flags;  // empty: nullptr
-    int bad_weight;          // >= 0: this weight is set to weight_value first
-    double weight_value;
-    std::int64_t status;
-  };
-  const std::vector<Case> cases{
-      {"NaN loss", {1.0, kNaN, 2.0}, G, {}, -1, 0, kGradNormNonFiniteInput},
-      {"+inf loss", {inf, 1.0, 2.0}, G, {}, -1, 0, kGradNormNonFiniteInput},
-      {"NaN norm", L2, {1.0, 4.0, kNaN}, {}, -1, 0, kGradNormNonFiniteInput},
-      {"inf norm", L2, {inf, 4.0, 9.0}, {}, -1, 0, kGradNormNonFiniteInput},
-      {"negative squared norm", L2, {1.0, -4.0, 9.0}, {}, -1, 0, kGradNormNonFiniteInput},
-      {"norm flagged non-finite", L2, G, {0, 1, 0}, -1, 0, kGradNormNonFiniteInput},
-      {"NaN weight", L2, G, {}, 1, kNaN, kGradNormNonFiniteWeight},
-      // G / w overflows to inf, and Adam's m / sqrt(v) is inf / inf
-      {"weight gradient overflows", L2, {1.0, 1e300, 9.0}, {}, 1, 1e-200, kGradNormNonFiniteWeight},
-      {"zero loss in the L_i(0) window", {1.0, 0.0, 2.0}, G, {}, -1, 0, kGradNormBadInitialLoss},
-      {"negative loss in the L_i(0) window", {1.0, 1.0, -2.0}, G, {}, -1, 0, kGradNormBadInitialLoss},
-  };
-  for (const Case& c : cases) {
+  const std::vector<gradnorm_cases::FailureCase>& cases = failures.cases;
+  for (const gradnorm_cases::FailureCase& c : cases) {
     HostState start = good;
     if (c.bad_weight >= 0) start.block[static_cast<std::size_t>(c.bad_weight)] = c.weight_value;
     DeviceState s(T);

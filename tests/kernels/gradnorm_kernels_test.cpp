@@ -16,6 +16,7 @@
 #include "kernels/cpu/task_norms.h"
 #include "kernels/cpu/weighted_loss.h"
 #include "kernels/error.h"
+#include "tests/kernels/gradnorm_update_cases.h"
 
 namespace gn {
 namespace {
@@ -403,38 +404,17 @@ TEST(GradNormUpdateCpu, GivenInitialLossNeverChanges) {
 // Every failure sets its status and commits nothing: the five state arrays keep their bits and
 // weights_out is not written. A good update afterwards goes on as if the failed ones never happened.
 TEST(GradNormUpdateCpu, FailedUpdatesCommitNothing) {
-  const int T = 3;
-  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
-  GradNormUpdateOptions opt;
-  opt.initial_loss_steps = 3;  // update 2 is inside the L_i(0) window: the loss sum must survive too
-  const std::vector<double> L1{1.0, 2.0, 3.0}, L2{0.9, 1.5, 2.0}, G{1.0, 4.0, 9.0};  // G holds G_i^2
+  const gradnorm_cases::Failures failures;
+  const int T = failures.T;
+  const GradNormUpdateOptions opt = failures.options();
+  const std::vector<double>&L1 = failures.L1, &L2 = failures.L2, &G = failures.G;
   HostGradNorm good(T);
   std::vector<float> w_out(T);
   cpu::gradnorm_update<float>(T, L1.data(), G.data(), nullptr, good.b(), w_out.data(), opt, 1);
   ASSERT_EQ(good.status, kGradNormOk);
 
-  struct Case {
-    const char* what;
-    std::vector<double> L, G;
-    std::vector<int> flags;  // empty: nullptr
-    int bad_weight;          // >= 0: this weight is set to weight_value first
-    double weight_value;
-    std::int64_t status;
-  };
-  const std::vector<Case> cases{
-      {"NaN loss", {1.0, nan, 2.0}, G, {}, -1, 0, kGradNormNonFiniteInput},
-      {"+inf loss", {inf, 1.0, 2.0}, G, {}, -1, 0, kGradNormNonFiniteInput},
-      {"NaN norm", L2, {1.0, 4.0, nan}, {}, -1, 0, kGradNormNonFiniteInput},
-      {"inf norm", L2, {inf, 4.0, 9.0}, {}, -1, 0, kGradNormNonFiniteInput},
-      {"negative squared norm", L2, {1.0, -4.0, 9.0}, {}, -1, 0, kGradNormNonFiniteInput},
-      {"norm flagged non-finite", L2, G, {0, 1, 0}, -1, 0, kGradNormNonFiniteInput},
-      {"NaN weight", L2, G, {}, 1, nan, kGradNormNonFiniteWeight},
-      // G / w overflows to inf, and Adam's m / sqrt(v) is inf / inf
-      {"weight gradient overflows", L2, {1.0, 1e300, 9.0}, {}, 1, 1e-200, kGradNormNonFiniteWeight},
-      {"zero loss in the L_i(0) window", {1.0, 0.0, 2.0}, G, {}, -1, 0, kGradNormBadInitialLoss},
-      {"negative loss in the L_i(0) window", {1.0, 1.0, -2.0}, G, {}, -1, 0, kGradNormBadInitialLoss},
-  };
-  for (const Case& c : cases) {
+  const std::vector<gradnorm_cases::FailureCase>& cases = failures.cases;
+  for (const gradnorm_cases::FailureCase& c : cases) {
     HostGradNorm s = good;
     if (c.bad_weight >= 0) s.block[static_cast<std::size_t>(c.bad_weight)] = c.weight_value;
     const std::vector<double> before = s.state();

@@ -10,6 +10,7 @@
 #include "error_of.h"
 #include "nn/sgd.h"
 #include "state_test_support.h"
+#include "tests/cuda_test_support.h"
 
 namespace gn::nn {
 namespace {
@@ -190,7 +191,7 @@ TEST(ModuleState, RegisterBufferChecksItsArguments) {
 
 // Loading works across devices: a CPU checkpoint into a CUDA module and back.
 TEST(ModuleState, LoadsAcrossDevices) {
-  if (!cuda_available()) GTEST_SKIP() << "CUDA unavailable: " << cuda_unavailable_reason();
+  GN_SKIP_WITHOUT_CUDA();
   Generator ga(10), gb(11);
   Linear cpu(3, 2, ga), gpu(3, 2, gb, true, DType::Float32, cuda_device());
   gpu.load_state_dict(cpu.state_dict());

@@ -1,0 +1,136 @@
+# shellcheck shell=bash
+# Bookkeeping for scripts/gpu_check.sh (sourced, not run): the step table, the time budget, summary.md
+# and results.tgz. Expects from the caller: out (OUT_DIR), work (the folder the logs go to), root,
+# profile, budget, start.
+#
+# OUT_DIR only ever holds summary.md and results.tgz (the device tool brings back at most 8 files): every
+# log and result goes to $work, and pack() tars it into OUT_DIR/results.tgz after each step, so a run cut
+# short still leaves both files.
+
+steps=() results=() notes=()
+failed=0
+declare -A facts=()
+memcheck_rows=()
+bench_files=()
+test_counts="not run"
+not_in_profile=""  # "tests" / "memcheck" when the profile leaves them out
+skip_notes=""
+
+log() { printf '[gpu_check %4ds] %s\n' "$(($(date +%s) - start))" "$*"; }
+elapsed() { echo $(($(date +%s) - start)); }
+
+record() {  # <step> <PASS|FAIL|SKIP|INFO> <note>
+  steps+=("$1") results+=("$2") notes+=("$3")
+  [[ $2 == FAIL ]] && failed=1
+  log "$1: $2${3:+ - $3}"
+  write_summary
+  pack
+}
+
+# Seconds a step may take: its own limit, capped by what is left of the budget (0: nothing left).
+limit_for() {
+  local want=$1
+  ((budget > 0)) || { echo "$want"; return; }
+  local left=$((budget - $(elapsed)))
+  ((left < want)) && want=$left
+  ((want > 0)) && echo "$want" || echo 0
+}
+# A step left out for lack of time is a failure: the check is incomplete and must not pass.
+out_of_time() { echo "not run: the time budget (${budget} s) was spent"; }
+
+# Runs a command under `timeout`, output appended to a log; returns its status (124: timed out). The
+# command runs in the background and is waited for, so a TERM to this script is handled at once.
+child=""
+run_logged() {  # <seconds> <logfile> <cmd...>
+  local secs=$1 logf=$2
+  shift 2
+  echo "+ $*" >>"$logf"
+  timeout --kill-after=10 "$secs" "$@" >>"$logf" 2>&1 &
+  child=$!
+  wait "$child"
+  local rc=$?
+  child=""
+  return "$rc"
+}
+
+write_summary() {
+  local i
+  {
+    echo "# gradnorm GPU check: profile \`$profile\`"
+    echo
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(elapsed) s of a ${budget} s budget, \`GN_PROFILE=$profile bash scripts/gpu_check.sh\` in $root"
+    echo
+    echo "## Machine"
+    echo
+    echo "| | |"
+    echo "|---|---|"
+    for k in "GPU" "driver" "CUDA (driver)" "nvcc" "compute-sanitizer" "cuBLAS" "cuDNN" "NCCL" "torch" \
+      "host compiler" "cmake" "generator" "CUDA architectures" "OS" "glibc" "CPU" "GTest used"; do
+      [[ -n ${facts[$k]:-} ]] && echo "| $k | ${facts[$k]//|/\\|} |"
+    done
+    echo
+    echo "## Steps"
+    echo
+    echo "| step | result | note |"
+    echo "|---|---|---|"
+    for i in "${!steps[@]}"; do
+      echo "| ${steps[$i]} | ${results[$i]} | ${notes[$i]//|/\\|} |"
+    done
+    echo
+    echo "## Tests (ctest, GN_REQUIRE_CUDA=1)"
+    echo
+    [[ $not_in_profile == *tests* ]] && echo "not in profile $profile" || echo "$test_counts"
+    [[ -n $skip_notes ]] && printf '\n%s\n' "$skip_notes"
+    echo
+    echo "## compute-sanitizer memcheck"
+    echo
+    if ((${#memcheck_rows[@]})); then
+      echo "| binary | gtest filter | exit | ERROR SUMMARY | gtest |"
+      echo "|---|---|---|---|---|"
+      printf '%s\n' "${memcheck_rows[@]}"
+    else
+      [[ $not_in_profile == *memcheck* ]] && echo "not in profile $profile" || echo "not run"
+    fi
+    echo
+    echo "## Benchmarks, kernel labs, PyTorch"
+    echo
+    if ((${#bench_files[@]})); then
+      printf -- '- %s\n' "${bench_files[@]}"
+      echo
+      echo "Numbers worth keeping go to benchmarks/RESULTS.md with the machine above and the command."
+    else
+      echo "none run"
+    fi
+    echo
+    echo "## Files"
+    echo
+    echo "results.tgz (beside this file) unpacks to gpu-results/:"
+    echo
+    (cd "$work" && find . -type f ! -name summary.md | sed 's|^\./||' | sort | sed 's/^/    /')
+    echo
+    echo "Overall: $( ((failed)) && echo FAILED || echo PASSED)"
+  } >"$work/../summary.md.tmp" && cp "$work/../summary.md.tmp" "$work/summary.md" &&
+    mv -f "$work/../summary.md.tmp" "$out/summary.md"
+}
+
+# results.tgz = the work folder, re-made after every step (a few MB at most: cheap). Logs over 4 MiB keep
+# their last 4 MiB, so the tarball stays far below the tool's 16 MiB per file.
+pack() {
+  local f
+  for f in "$work"/*.log; do
+    [[ -f $f ]] || continue
+    if (($(stat -c %s "$f") > 4 * 1024 * 1024)); then
+      { echo "[gpu_check: cut to its last 4 MiB]"; tail -c $((4 * 1024 * 1024)) "$f"; } >"$f.cut" && mv -f "$f.cut" "$f"
+    fi
+  done
+  tar -C "$work/.." -czf "$work/../results.tgz.tmp" "$(basename "$work")" 2>/dev/null &&
+    mv -f "$work/../results.tgz.tmp" "$out/results.tgz"
+}
+
+# TERM/INT (the device tool ending the call, ^C): stop the running step, record it, write both files.
+on_signal() {
+  [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
+  trap - TERM INT
+  record interrupted FAIL "got SIG$1 at $(elapsed) s: steps after this were not run"
+  exit 143
+}

@@ -70,3 +70,7 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target);
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, std::int64_t ignore_index = -100);
 
 }  // namespace gn
+
+// Image ops (NCHW), one header per family.
+#include "core/ops_conv.h"  // IWYU pragma: export
+#include "core/ops_pool.h"  // IWYU pragma: export

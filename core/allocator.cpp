@@ -1,6 +1,7 @@
 #include "core/allocator.h"
 
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -15,7 +16,10 @@ namespace gn {
 namespace {
 
 constexpr std::size_t kAlign = 64;  // a cache line; also what AVX-512 loads like
-std::size_t round_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+std::size_t round_up(std::size_t n) {
+  GN_CHECK(n <= std::numeric_limits<std::size_t>::max() - kAlign, "allocator: {} bytes cannot be allocated", n);
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
 
 class CachingAllocator {
  public:
@@ -71,7 +75,8 @@ class CachingAllocator {
 
 void* cpu_sys_alloc(std::size_t size) {
   void* p = std::aligned_alloc(kAlign, size);
-  if (!p) throw std::bad_alloc();
+  GN_CHECK(p != nullptr, "out of memory: cannot allocate {} bytes ({:.3g} GiB) on the CPU", size,
+           static_cast<double>(size) / (1 << 30));
   return p;
 }
 

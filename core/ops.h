@@ -62,6 +62,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- losses (ops_loss.cpp) ----
+// Empty inputs, one rule for reductions and losses: sums of nothing are 0; means of nothing (mean,
+// mse_loss of an empty tensor) throw, naming the op, since an empty prediction is a shape bug; a loss over
+// a mask (cross_entropy's ignore_index) is 0 with gradient 0 when no position counts, since a batch may
+// legitimately have none.
 // mean((pred - target)^2) over all elements -> shape (). target needs no grad.
 Tensor mse_loss(const Tensor& pred, const Tensor& target);
 // logits: (N, C) or (N, C, d1, ...), labels: int64 (N) or (N, d1, ...). Mean of -log softmax(logits)[label]

@@ -10,6 +10,7 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target) {
   check_floating(pred, "mse_loss");
   GN_CHECK(pred.shape() == target.shape(), "mse_loss: prediction {} and target {} differ in shape",
            to_string(pred.shape()), to_string(target.shape()));
+  GN_CHECK(pred.numel() > 0, "mse_loss: prediction of shape {} is empty", to_string(pred.shape()));
   Tensor out = Tensor::empty({}, pred.dtype(), pred.device());
   GN_DISPATCH_FLOAT(pred.dtype(), "mse_loss", [&] {
     dispatch::mse<scalar_t>(pred.device(), pred.numel(), pred.data<scalar_t>(), target.data<scalar_t>(),

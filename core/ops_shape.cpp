@@ -27,7 +27,7 @@ Shape infer_shape(const Shape& requested, std::int64_t n) {
       infer = static_cast<int>(k);
     } else {
       GN_CHECK(out[k] >= 0, "reshape: negative size in {}", to_string(requested));
-      known *= out[k];
+      known = checked_mul(known, out[k], "reshape");
     }
   }
   if (infer >= 0) {

@@ -4,9 +4,21 @@
 
 namespace gn {
 
+std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* what) {
+  std::int64_t out = 0;
+  GN_CHECK(a >= 0 && b >= 0 && !__builtin_mul_overflow(a, b, &out), "{}: {} x {} overflows a 64-bit count", what, a, b);
+  return out;
+}
+
 std::int64_t numel(const Shape& s) {
   std::int64_t n = 1;
-  for (auto d : s) n *= d;
+  for (auto d : s) {
+    GN_CHECK(d >= 0, "shape {}: negative dimension", to_string(s));
+    std::int64_t next = 0;
+    GN_CHECK(!__builtin_mul_overflow(n, d, &next), "shape {}: the element count overflows a 64-bit integer",
+             to_string(s));
+    n = next;
+  }
   return n;
 }
 

@@ -57,8 +57,10 @@ Tensor host_tensor_from_doubles(std::span<const double> values, const Shape& sha
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape) GN_CHECK(d >= 0, "empty: negative dimension in shape {}", to_string(shape));
+  const std::int64_t bytes =
+      checked_mul(gn::numel(shape), static_cast<std::int64_t>(dtype_size(dtype)), "empty: the byte count");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(gn::numel(shape)) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(bytes), device);
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));
@@ -98,17 +100,25 @@ Tensor Tensor::from_labels(std::span<const std::int64_t> labels, const Shape& sh
   return device.is_cpu() ? host : host.to(device);
 }
 
+// A host tensor whose element i is draw() (computed in double, then converted), moved to `device`. The
+// tensor is allocated first, so an impossible size fails with the allocator's clear error.
+template <class Draw>
+Tensor host_tensor_from_draws(const Shape& shape, DType dtype, Device device, Draw draw) {
+  Tensor host = Tensor::empty(shape, dtype, cpu_device());
+  GN_DISPATCH_FLOAT(dtype, "random tensor", [&] {
+    scalar_t* p = host.data<scalar_t>();
+    for (std::int64_t i = 0, n = host.numel(); i < n; ++i) p[i] = static_cast<scalar_t>(draw());
+  });
+  return device.is_cpu() ? host : host.to(device);
+}
+
 Tensor Tensor::randn(const Shape& shape, Generator& gen, double mean, double stddev, DType dtype, Device device) {
-  std::vector<double> v(static_cast<std::size_t>(gn::numel(shape)));
-  for (auto& x : v) x = mean + stddev * gen.normal();
-  return host_tensor_from_doubles(v, shape, dtype, device);
+  return host_tensor_from_draws(shape, dtype, device, [&] { return mean + stddev * gen.normal(); });
 }
 
 Tensor Tensor::uniform(const Shape& shape, Generator& gen, double low, double high, DType dtype, Device device) {
   GN_CHECK(low <= high, "uniform: low {} > high {}", low, high);
-  std::vector<double> v(static_cast<std::size_t>(gn::numel(shape)));
-  for (auto& x : v) x = low + (high - low) * gen.uniform();
-  return host_tensor_from_doubles(v, shape, dtype, device);
+  return host_tensor_from_draws(shape, dtype, device, [&] { return low + (high - low) * gen.uniform(); });
 }
 
 // ---- metadata ----

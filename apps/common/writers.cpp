@@ -28,6 +28,16 @@ void write_atomically(const std::filesystem::path& path, std::string_view text) 
   }
 }
 
+void prepare_output_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) GN_FAIL("cannot create the output directory {}: {}", dir.string(), ec.message());
+  GN_CHECK(std::filesystem::is_directory(dir, ec), "the output path {} exists and is not a directory", dir.string());
+  const std::filesystem::path probe = dir / ".gradnorm-write-test";
+  write_atomically(probe, "");
+  std::filesystem::remove(probe, ec);
+}
+
 void write_json(const std::filesystem::path& path, const nlohmann::ordered_json& j) {
   write_atomically(path, j.dump(2) + "\n");
 }

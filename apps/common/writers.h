@@ -16,6 +16,10 @@ namespace gn::app {
 // Writes `text` to path (through path.tmp and a rename). The directory must exist. On failure throws a
 // gn::Error naming the path and the system's reason (strerror(errno)) and leaves no .tmp behind.
 void write_atomically(const std::filesystem::path& path, std::string_view text);
+// Creates `dir` (and its parents) if needed and proves it writable by writing and removing a probe file;
+// throws naming the directory and the system's reason. Apps call it before any training starts, so an
+// unwritable --out is found in a second, not after hours of work.
+void prepare_output_dir(const std::filesystem::path& dir);
 // j.dump(2) and a newline, written atomically.
 void write_json(const std::filesystem::path& path, const nlohmann::ordered_json& j);
 

@@ -11,7 +11,9 @@
 #include <cmath>
 #include <set>
 
+#include "apps/common/cli_checks.h"
 #include "apps/common/progress.h"
+#include "apps/common/writers.h"
 #include "apps/toy/experiment.h"
 #include "apps/toy/report.h"
 #include "core/device.h"
@@ -33,6 +35,11 @@ std::vector<double> default_sigmas(int T) {
   return s;
 }
 
+// Caps that keep every size computation far from overflow and every allocation plausible: a sample is
+// 250 inputs and T targets of 100 values; generating 2M samples takes ~4 GB of doubles.
+constexpr std::int64_t kMaxSamples = 2'000'000;
+constexpr std::int64_t kMaxSteps = 1'000'000'000;
+
 int run(int argc, char** argv) {
   CLI::App app{"gradnorm-toy: GradNorm vs equal and uncertainty weighting on the paper's toy regression"};
   int tasks = 2;
@@ -46,38 +53,41 @@ int run(int argc, char** argv) {
   std::string device_spec = "auto", out_dir, initial_loss = "first-step";
   bool quiet = false;
 
-  app.add_option("--tasks", tasks, "number of tasks T")->check(CLI::Range(1, 64));
+  app.add_option("--tasks", tasks, "number of tasks T")->check(app::int_in(1, 64));
   app.add_option("--sigmas", sigmas, "task scales sigma_i, comma separated (default: T=2 1,100; T=10 1..100)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(app::finite_positive());
   app.add_option("--methods", methods, "comma separated: equal,gradnorm,uncertainty,static,gradnorm-static")
       ->delimiter(',');
-  app.add_option("--alpha", run.weighting.gradnorm.alpha, "GradNorm asymmetry alpha")->check(CLI::NonNegativeNumber);
-  app.add_option("--steps", run.steps, "training steps per method")->check(CLI::PositiveNumber);
-  app.add_option("--batch", run.batch, "batch size")->check(CLI::PositiveNumber);
-  app.add_option("--lr", run.lr, "network learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--alpha", run.weighting.gradnorm.alpha, "GradNorm asymmetry alpha")->check(app::finite_in(0, 100));
+  app.add_option("--steps", run.steps, "training steps per method")->check(app::int_in(1, kMaxSteps));
+  app.add_option("--batch", run.batch, "batch size")->check(app::int_in(1, kMaxSamples));
+  app.add_option("--lr", run.lr, "network learning rate")->check(app::finite_positive());
   app.add_option("--optimizer", run.optimizer, "network optimizer")->check(CLI::IsMember(nn::optimizer_names()));
   app.add_option("--lr-decay-steps", run.lr_decay_steps, "multiply lr by --lr-decay every N steps (0: never)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--lr-decay", run.lr_decay, "lr decay factor")->check(CLI::Range(0.0, 1.0));
+      ->check(app::int_in(0, kMaxSteps));
+  app.add_option("--lr-decay", run.lr_decay, "lr decay factor")->check(app::finite_in(0, 1, true));
   app.add_option("--weight-lr", run.weighting.gradnorm.lr, "learning rate of the loss weights (paper: 0.025)")
-      ->check(CLI::PositiveNumber);
+      ->check(app::finite_positive());
   app.add_option("--weight-optimizer", run.weighting.gradnorm.optimizer, "optimizer of the GradNorm weights")
       ->check(CLI::IsMember({"adam", "sgd"}));
   app.add_option("--min-weight", run.weighting.gradnorm.min_weight, "GradNorm weight floor before renormalising")
-      ->check(CLI::Range(1e-12, 0.999));
+      ->check(app::finite_in(1e-12, 0.999));
   app.add_option("--initial-loss", initial_loss, "L_i(0): first-step, mean-of-first:K or given:v1,v2,...");
-  app.add_option("--static-weights", run.weighting.static_weights, "weights of the 'static' method")->delimiter(',');
-  app.add_option("--train-size", data.train_size, "training set size")->check(CLI::PositiveNumber);
-  app.add_option("--test-size", data.test_size, "held-out test set size")->check(CLI::PositiveNumber);
+  app.add_option("--static-weights", run.weighting.static_weights, "weights of the 'static' method")
+      ->delimiter(',')
+      ->check(app::finite_positive());
+  app.add_option("--train-size", data.train_size, "training set size")->check(app::int_in(1, kMaxSamples));
+  app.add_option("--test-size", data.test_size, "held-out test set size")->check(app::int_in(1, kMaxSamples));
   app.add_option("--input-std", data.input_std, "std of the inputs x (default: unit std of the tanh argument)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--seed", seed, "seed for data, initial network and batch order");
-  app.add_option("--threads", threads, "CPU threads")->check(CLI::Range(1, 256));
+      ->check(app::finite_positive());
+  app.add_option("--seed", seed, "seed for data, initial network and batch order")->check(app::unsigned_int());
+  app.add_option("--threads", threads, "CPU threads")->check(app::int_in(1, 256));
   app.add_option("--device", device_spec, "auto, cpu or cuda");
   app.add_option("--out", out_dir, "output directory (default runs/toy_T<T>)");
-  app.add_option("--log-every", run.log_every, "evaluate the test set every N steps")->check(CLI::PositiveNumber);
+  app.add_option("--log-every", run.log_every, "evaluate the test set every N steps")->check(app::int_in(1, kMaxSteps));
   app.add_option("--trace", run.trace, "print GradNorm's internals for the first K steps")
-      ->check(CLI::NonNegativeNumber);
+      ->check(app::int_in(0, kMaxSteps));
   app.add_flag("--quiet", quiet, "no progress bar");
   try {
     app.parse(argc, argv);
@@ -99,12 +109,23 @@ int run(int argc, char** argv) {
   if (seen.contains("static"))
     GN_CHECK(static_cast<int>(run.weighting.static_weights.size()) == tasks,
              "method 'static' needs --static-weights with {} values", tasks);
+  GN_CHECK(run.batch <= data.train_size, "--batch {} is larger than --train-size {}", run.batch, data.train_size);
   run.weighting.gradnorm.initial_loss = multitask::InitialLoss::parse(initial_loss);
+  for (const auto& m : methods) {  // every method's settings, before any training (gradnorm-static's weights
+    multitask::WeightingConfig probe = run.weighting;  // come from the GradNorm run: any T positive values)
+    if (m == "gradnorm-static") probe.static_weights.assign(static_cast<std::size_t>(tasks), 1.0);
+    try {
+      multitask::make_weighting(m, tasks, probe);
+    } catch (const Error& e) {
+      GN_FAIL("--methods {}: {}", m, e.what());
+    }
+  }
   const Device device = parse_device(device_spec);  // throws for --device cuda without a GPU
   if (device_spec == "auto" && !cuda_available())
     fmt::print(stderr, "gradnorm-toy: using the CPU ({})\n", cuda_unavailable_reason());
   cpu::set_num_threads(threads);
   if (out_dir.empty()) out_dir = fmt::format("runs/toy_T{}", tasks);
+  app::prepare_output_dir(out_dir);  // an unwritable --out fails now, not after the training
 
   data.sigmas = sigmas;
   data.seed = seed;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/rng.h"
+#include "core/shape.h"
 #include "kernels/cpu/gemm.h"
 
 namespace gn::toy {
@@ -17,7 +18,7 @@ namespace {
 // f_i(x) = sigma tanh(x M^T) for every row of x (N, in), task matrix M = B + eps_i (out, in); in double.
 Tensor task_targets(const std::vector<double>& x, std::int64_t N, std::int64_t in, const std::vector<double>& M,
                     std::int64_t out, double sigma) {
-  std::vector<double> y(static_cast<std::size_t>(N * out));
+  std::vector<double> y(static_cast<std::size_t>(checked_mul(N, out, "toy data: targets")));
   cpu::gemm<double>(false, true, N, out, in, 1.0, x.data(), M.data(), 0.0, y.data());
   for (auto& v : y) v = sigma * std::tanh(v);
   return Tensor::from_vector(y, {N, out}, DType::Float32);
@@ -25,7 +26,7 @@ Tensor task_targets(const std::vector<double>& x, std::int64_t N, std::int64_t i
 
 // The network sees standardised inputs xhat ~ N(0, 1); the targets are computed from x = input_std * xhat.
 ToySplit make_split(Generator& gen, std::int64_t N, const ToyDataConfig& c, const std::vector<std::vector<double>>& M) {
-  std::vector<double> xhat(static_cast<std::size_t>(N * c.input_dim));
+  std::vector<double> xhat(static_cast<std::size_t>(checked_mul(N, c.input_dim, "toy data: inputs")));
   for (auto& v : xhat) v = gen.normal();
   std::vector<double> x = xhat;
   for (auto& v : x) v *= c.resolved_input_std();

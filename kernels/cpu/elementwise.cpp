@@ -134,6 +134,8 @@ void unary_backward(UnaryOp op, std::int64_t n, const T* x, const T* y, const T*
     case UnaryOp::Sigmoid:
       return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * y[i] * (T(1) - y[i]); });
     case UnaryOp::Pow:
+      // p = 0: y = 1 whatever x, so the gradient is 0, also at x = 0 where p * x^(p-1) would be 0 * inf.
+      if (p == T(0)) return map_n<T>(n, [&](std::int64_t i) { gx[i] = T(0); });
       return map_n<T>(n, [&](std::int64_t i) { gx[i] = gy[i] * p * std::pow(x[i], p - T(1)); });
   }
 }

@@ -122,7 +122,7 @@ __device__ inline T apply_unary_backward(T x, T y, T gy, T p) {
   if constexpr (Op == UnaryOp::Relu) return x > T(0) ? gy : T(0);
   if constexpr (Op == UnaryOp::Tanh) return gy * (T(1) - y * y);
   if constexpr (Op == UnaryOp::Sigmoid) return gy * y * (T(1) - y);
-  if constexpr (Op == UnaryOp::Pow) return gy * p * d_pow(x, p - T(1));
+  if constexpr (Op == UnaryOp::Pow) return p == T(0) ? T(0) : gy * p * d_pow(x, p - T(1));  // 0 * inf at x = 0
 }
 
 // Ops whose backward reads x (the others read only y and gy; their x may be a null pointer).

@@ -1,6 +1,5 @@
-// The step for a shared representation z of shape (B, C, H, W): W here is a test layer, a Linear whose
-// output is viewed as C channels of 2x2 pixels, so the T deltas are stacked along channels exactly as a
-// convolutional W will see them. The fast step must equal the naive oracle for every method.
+// The step for a shared representation z of shape (B, C, H, W), against the naive oracle for every method:
+// W a test layer (a Linear whose output is viewed as C channels of 2x2 pixels), and W an nn::Conv2d.
 #include <gtest/gtest.h>
 
 #include "core/ops.h"
@@ -8,6 +7,7 @@
 #include "multitask/naive_step.h"
 #include "multitask/step.h"
 #include "multitask/strategies.h"
+#include "nn/conv.h"
 #include "nn/sgd.h"
 
 namespace gn {
@@ -85,6 +85,59 @@ TEST_P(ImageShapedZ, FastStepEqualsNaive) {
     EXPECT_LT(max_abs_diff(fast_model->parameters(), naive_model->parameters()), kTol) << "step " << t;
   }
 }
+
+// A convolutional W (nn::Conv2d): all T per-task filter gradients from ONE backward-filter call over the T
+// deltas stacked along channels. Trunk conv + ReLU, W a 3x3 conv with stride 2, heads 1x1 convs.
+std::shared_ptr<multitask::MultitaskModel> conv_model(std::uint64_t seed) {
+  Generator gen(seed);
+  auto trunk = std::make_shared<nn::Sequential>();
+  trunk->push_back(std::make_shared<nn::Conv2d>(2, 3, 3, gen, nn::Conv2dOptions{.padding = 1}, DType::Float64));
+  trunk->push_back(std::make_shared<nn::Tanh>());
+  auto shared =
+      std::make_shared<nn::Conv2d>(3, 4, 3, gen, nn::Conv2dOptions{.stride = 2, .padding = 1}, DType::Float64);
+  std::vector<std::shared_ptr<nn::Module>> heads;
+  for (int i = 0; i < 3; ++i) {
+    auto head = std::make_shared<nn::Sequential>();
+    head->push_back(std::make_shared<nn::ReLU>());
+    head->push_back(std::make_shared<nn::Conv2d>(4, 2, 1, gen, nn::Conv2dOptions{}, DType::Float64));
+    heads.push_back(head);
+  }
+  return std::make_shared<multitask::MultitaskModel>(trunk, shared, heads);
+}
+
+class ConvW : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ConvW, FastStepEqualsNaive) {
+  auto fast_model = conv_model(11), naive_model = conv_model(11);
+  multitask::WeightingConfig cfg;
+  cfg.gradnorm.alpha = 1.5;
+  cfg.gradnorm.optimizer = "sgd";
+  cfg.gradnorm.lr = 0.05;
+  cfg.static_weights = {0.5, 1.0, 1.5};
+  auto fast_w = multitask::make_weighting(GetParam(), 3, cfg), naive_w = multitask::make_weighting(GetParam(), 3, cfg);
+  nn::SGD fast_opt(fast_model->parameters(), 0.05, 0.9), naive_opt(naive_model->parameters(), 0.05, 0.9);
+  multitask::MultitaskStep stepper(*fast_model, *fast_w, fast_opt);
+  for (int t = 0; t < 3; ++t) {
+    Generator gen(400 + t);
+    const Tensor x = Tensor::randn({2, 2, 7, 5}, gen, 0, 1, DType::Float64);  // odd sizes, stride 2: 4x3 outputs
+    std::vector<Tensor> y;
+    for (int i = 0; i < 3; ++i) y.push_back(Tensor::randn({2, 2, 4, 3}, gen, 0, 1.0 + 3 * i, DType::Float64));
+    const auto fast = stepper.step(x, y);
+    const auto naive = multitask::naive_step(*naive_model, *naive_w, naive_opt, x, y, t);
+    constexpr double kTol = 1e-10;
+    for (std::size_t i = 0; i < naive.losses.size(); ++i) {
+      EXPECT_NEAR(fast.losses[i], naive.losses[i], kTol * (1 + naive.losses[i]));
+      EXPECT_NEAR(fast.next_weights[i], naive.next_weights[i], kTol);
+    }
+    ASSERT_EQ(fast.weighted_norms.size(), naive.weighted_norms.size());
+    for (std::size_t i = 0; i < naive.weighted_norms.size(); ++i)
+      EXPECT_NEAR(fast.weighted_norms[i], naive.weighted_norms[i], kTol * (1 + naive.weighted_norms[i]));
+    EXPECT_LT(max_abs_diff(fast_model->parameters(), naive_model->parameters()), kTol) << "step " << t;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryMethod, ConvW, ::testing::Values("equal", "static", "gradnorm", "uncertainty"),
+                         [](const auto& info) { return std::string(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(EveryMethod, ImageShapedZ, ::testing::Values("equal", "static", "gradnorm", "uncertainty"),
                          [](const auto& info) { return std::string(info.param); });

@@ -1,0 +1,246 @@
+#include "kernels/cpu/conv.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/threads.h"
+
+namespace gn::cpu {
+namespace {
+
+std::int64_t col_rows(const ConvShape& s) { return s.in_channels * s.kernel_h * s.kernel_w; }
+std::int64_t out_hw(const ConvShape& s) { return s.out_h * s.out_w; }
+std::int64_t in_chw(const ConvShape& s) { return s.in_channels * s.in_h * s.in_w; }
+
+// A 1x1 kernel with stride 1 and no padding reads x itself as the patch matrix.
+bool is_pointwise(const ConvShape& s) {
+  return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0 &&
+         s.out_h == s.in_h && s.out_w == s.in_w;
+}
+
+// Thread over the batch when there is more than one thread, every thread gets at least one sample, and a
+// sample is worth a fork (as kParallelGrain for elementwise kernels: small convolutions, e.g. in the
+// gradient checks, would spend more time in OpenMP's barriers than in the arithmetic).
+constexpr std::int64_t kSampleGrainMacs = std::int64_t{1} << 20;
+bool batch_parallel(const ConvShape& s) {
+  const int threads = num_threads();
+  const std::int64_t macs = s.out_channels * s.in_channels * s.kernel_h * s.kernel_w * s.out_h * s.out_w;
+  return threads > 1 && s.batch >= threads && macs >= kSampleGrainMacs;
+}
+
+// The patch matrix of a large image does not fit in cache (64 channels at 160x160: 59 MB per sample), so
+// it is built and consumed a band of output rows at a time: about kBandBytes per band, but at least
+// kMinBandColumns columns (narrower GEMMs lose more to packing than the cache saves) and one row.
+constexpr std::int64_t kBandBytes = std::int64_t{4} << 20;
+constexpr std::int64_t kMinBandColumns = 512;
+template <class T>
+std::int64_t band_rows(const ConvShape& s) {
+  const std::int64_t row_bytes =
+      std::max<std::int64_t>(col_rows(s) * s.out_w * static_cast<std::int64_t>(sizeof(T)), 1);
+  const std::int64_t min_rows = (kMinBandColumns + s.out_w - 1) / std::max<std::int64_t>(s.out_w, 1);
+  return std::clamp<std::int64_t>(std::max(kBandBytes / row_bytes, min_rows), 1, std::max<std::int64_t>(s.out_h, 1));
+}
+
+// Row-major matrices with a row stride (a band of columns of a larger matrix), for Eigen's GEMM.
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using View = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using ConstView = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+
+// The patch matrix of output rows [i0, i1): col (C_in kH kW, (i1 - i0) out_w), overwritten.
+template <class T>
+void im2col_band(const ConvShape& s, const T* x, std::int64_t i0, std::int64_t i1, T* col) {
+  const std::int64_t cols = (i1 - i0) * s.out_w;
+  for (std::int64_t c = 0; c < s.in_channels; ++c) {
+    const T* xc = x + c * s.in_h * s.in_w;
+    for (std::int64_t p = 0; p < s.kernel_h; ++p) {
+      for (std::int64_t q = 0; q < s.kernel_w; ++q) {
+        T* row = col + ((c * s.kernel_h + p) * s.kernel_w + q) * cols;
+        const std::int64_t w0 = q * s.dilation_w - s.pad_w;
+        for (std::int64_t i = i0; i < i1; ++i) {
+          T* dst = row + (i - i0) * s.out_w;
+          const std::int64_t ih = i * s.stride_h - s.pad_h + p * s.dilation_h;
+          if (ih < 0 || ih >= s.in_h) {
+            std::fill_n(dst, s.out_w, T(0));
+            continue;
+          }
+          const T* src = xc + ih * s.in_w;
+          for (std::int64_t j = 0; j < s.out_w; ++j) {
+            const std::int64_t iw = j * s.stride_w + w0;
+            dst[j] = (iw >= 0 && iw < s.in_w) ? src[iw] : T(0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Adds every entry of the band's patch matrix to the x position it was read from (x not cleared).
+template <class T>
+void col2im_band_add(const ConvShape& s, const T* col, std::int64_t i0, std::int64_t i1, T* x) {
+  const std::int64_t cols = (i1 - i0) * s.out_w;
+  for (std::int64_t c = 0; c < s.in_channels; ++c) {
+    T* xc = x + c * s.in_h * s.in_w;
+    for (std::int64_t p = 0; p < s.kernel_h; ++p) {
+      for (std::int64_t q = 0; q < s.kernel_w; ++q) {
+        const T* row = col + ((c * s.kernel_h + p) * s.kernel_w + q) * cols;
+        const std::int64_t w0 = q * s.dilation_w - s.pad_w;
+        for (std::int64_t i = i0; i < i1; ++i) {
+          const std::int64_t ih = i * s.stride_h - s.pad_h + p * s.dilation_h;
+          if (ih < 0 || ih >= s.in_h) continue;
+          const T* src = row + (i - i0) * s.out_w;
+          T* dst = xc + ih * s.in_w;
+          for (std::int64_t j = 0; j < s.out_w; ++j) {
+            const std::int64_t iw = j * s.stride_w + w0;
+            if (iw >= 0 && iw < s.in_w) dst[iw] += src[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Runs sample(n, col_buffer) for every sample, threaded over the batch when that pays.
+template <class T, class F>
+void for_each_sample(const ConvShape& s, std::int64_t col_elems, const F& sample) {
+  if (batch_parallel(s)) {
+#pragma omp parallel
+    {
+      std::vector<T> col(static_cast<std::size_t>(col_elems));
+#pragma omp for schedule(static)
+      for (std::int64_t n = 0; n < s.batch; ++n) sample(n, col);
+    }
+  } else {
+    std::vector<T> col(static_cast<std::size_t>(col_elems));
+    for (std::int64_t n = 0; n < s.batch; ++n) sample(n, col);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void im2col(const ConvShape& s, const T* x, T* col) {
+  im2col_band(s, x, 0, s.out_h, col);
+}
+
+template <class T>
+void col2im(const ConvShape& s, const T* col, T* x) {
+  std::fill_n(x, in_chw(s), T(0));
+  col2im_band_add(s, col, 0, s.out_h, x);
+}
+
+template <class T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* weight, const T* bias, T* y) {
+  const std::int64_t K = col_rows(s), N = out_hw(s), M = s.out_channels;
+  const bool pointwise = is_pointwise(s);
+  const std::int64_t band = band_rows<T>(s);
+  // One sample: y_n (C_out, HoWo) = weight (C_out, K) col_n (K, HoWo) [+ bias per row], a band of columns
+  // (output rows) at a time.
+  for_each_sample<T>(s, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t n, std::vector<T>& col) {
+    const T* xn = x + n * in_chw(s);
+    T* yn = y + n * M * N;
+    if (bias != nullptr)
+      for (std::int64_t o = 0; o < M; ++o) std::fill_n(yn + o * N, N, bias[o]);
+    const T beta = bias != nullptr ? T(1) : T(0);
+    if (pointwise) return gemm<T>(false, false, M, N, K, T(1), weight, xn, beta, yn);
+    const ConstView<T> w(weight, M, K, Eigen::OuterStride<>(K));
+    for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
+      const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
+      im2col_band(s, xn, i0, i1, col.data());
+      View<T> out(yn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
+      const ConstView<T> c(col.data(), K, cols, Eigen::OuterStride<>(cols));
+      if (beta == T(0))
+        out.noalias() = w * c;
+      else
+        out.noalias() += w * c;
+    }
+  });
+}
+
+template <class T>
+void conv2d_backward_data(const ConvShape& s, const T* dy, const T* weight, T* dx) {
+  const std::int64_t K = col_rows(s), N = out_hw(s), M = s.out_channels;
+  const bool pointwise = is_pointwise(s);
+  const std::int64_t band = band_rows<T>(s);
+  // One sample: col (K, band) = weight^T (K, C_out) dy_n[:, band] (C_out, band), added into dx_n by col2im.
+  for_each_sample<T>(s, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t n, std::vector<T>& col) {
+    const T* dyn = dy + n * M * N;
+    T* dxn = dx + n * in_chw(s);
+    if (pointwise) return gemm<T>(true, false, K, N, M, T(1), weight, dyn, T(0), dxn);
+    std::fill_n(dxn, in_chw(s), T(0));
+    const ConstView<T> w(weight, M, K, Eigen::OuterStride<>(K));
+    for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
+      const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
+      View<T> c(col.data(), K, cols, Eigen::OuterStride<>(cols));
+      const ConstView<T> g(dyn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
+      c.noalias() = w.transpose() * g;
+      col2im_band_add(s, col.data(), i0, i1, dxn);
+    }
+  });
+}
+
+template <class T>
+void conv2d_backward_filter(const ConvShape& s, const T* x, const T* dy, T* dweight, T* dbias) {
+  const std::int64_t K = col_rows(s), N = out_hw(s), M = s.out_channels;
+  const bool pointwise = is_pointwise(s);
+  const std::int64_t band = band_rows<T>(s);
+  std::vector<T> col(pointwise ? 0 : static_cast<std::size_t>(K * band * s.out_w));
+  View<T> dw(dweight, M, K, Eigen::OuterStride<>(K));
+  dw.setZero();
+  // dweight (C_out, K) = sum_n sum_band dy_n[:, band] (C_out, band) col_band^T (band, K), in a fixed order.
+  for (std::int64_t n = 0; n < s.batch; ++n) {
+    const T* xn = x + n * in_chw(s);
+    const T* dyn = dy + n * M * N;
+    if (pointwise) {
+      gemm<T>(false, true, M, K, N, T(1), dyn, xn, T(1), dweight);
+      continue;
+    }
+    for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
+      const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
+      im2col_band(s, xn, i0, i1, col.data());
+      const ConstView<T> g(dyn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
+      const ConstView<T> c(col.data(), K, cols, Eigen::OuterStride<>(cols));
+      dw.noalias() += g * c.transpose();
+    }
+  }
+  if (dbias != nullptr) {
+    // Per channel, in double, in a fixed order (sample, then position).
+#pragma omp parallel for schedule(static) if (M * N * s.batch >= kParallelGrain)
+    for (std::int64_t o = 0; o < M; ++o) {
+      double acc = 0;
+      for (std::int64_t n = 0; n < s.batch; ++n) {
+        const T* row = dy + (n * M + o) * N;
+        double part = 0;
+        for (std::int64_t k = 0; k < N; ++k) part += static_cast<double>(row[k]);
+        acc += part;
+      }
+      dbias[o] = static_cast<T>(acc);
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward_filter_stacked(const ConvShape& s, int num_tasks, const T* x, const T* dy, T* dweight, T* dbias) {
+  ConvShape stacked = s;
+  stacked.out_channels = s.out_channels * num_tasks;  // task t's channels are rows [t C_out, (t+1) C_out)
+  conv2d_backward_filter(stacked, x, dy, dweight, dbias);
+}
+
+#define GN_INSTANTIATE(T)                                                                \
+  template void im2col<T>(const ConvShape&, const T*, T*);                               \
+  template void col2im<T>(const ConvShape&, const T*, T*);                               \
+  template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);   \
+  template void conv2d_backward_data<T>(const ConvShape&, const T*, const T*, T*);       \
+  template void conv2d_backward_filter<T>(const ConvShape&, const T*, const T*, T*, T*); \
+  template void conv2d_backward_filter_stacked<T>(const ConvShape&, int, const T*, const T*, T*, T*);
+GN_INSTANTIATE(float)
+GN_INSTANTIATE(double)
+#undef GN_INSTANTIATE
+
+}  // namespace gn::cpu

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "core/error.h"
+
 namespace gn {
 namespace {
 std::uint64_t splitmix64(std::uint64_t& x) {
@@ -44,6 +46,14 @@ double Generator::normal() {
   spare_ = radius * std::sin(2.0 * std::numbers::pi * u2);
   has_spare_ = true;
   return radius * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+void Generator::set_state(const State& state) {
+  const bool all_zero = state.words == decltype(state.words){};
+  GN_CHECK(!all_zero, "Generator::set_state: all-zero words are not a xoshiro256** state");
+  s_ = state.words;
+  has_spare_ = state.has_spare;
+  spare_ = state.has_spare ? state.spare : 0.0;
 }
 
 Generator Generator::fork() { return Generator(next_u64()); }

@@ -17,6 +17,16 @@ class Generator {
   // A fresh generator whose stream is independent of this one's (for one component of a program).
   Generator fork();
 
+  // The whole state (the 4 xoshiro words and the Box-Muller spare), for checkpoints: a generator given
+  // another's state() continues its stream exactly. set_state refuses all-zero words (not a xoshiro state).
+  struct State {
+    std::array<std::uint64_t, 4> words{};
+    bool has_spare = false;
+    double spare = 0;
+  };
+  State state() const { return {s_, has_spare_, spare_}; }
+  void set_state(const State& state);
+
  private:
   std::array<std::uint64_t, 4> s_{};
   bool has_spare_ = false;

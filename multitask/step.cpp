@@ -37,10 +37,10 @@ void MultitaskStep::ensure_buffers(const Tensor& h, const Tensor& z) {
   losses_ = Tensor::zeros({T}, DType::Float64, dev);
   sq_norms_ = Tensor::zeros({T}, DType::Float64, dev);
   flags_ = Tensor::zeros({T}, DType::Int64, dev);  // T ints fit in T int64 slots
-  if (!weight_sum_.defined() || weight_sum_.device() != dev) {
-    weight_sum_ = Tensor::zeros({T}, DType::Float64, dev);  // double, whatever the model's dtype
-    weights_now_ = Tensor::zeros({T}, DType::Float64, dev);
-  }
+  // The weight sum is double, whatever the model's dtype, and survives a move (or a loaded state).
+  if (!weight_sum_.defined()) weight_sum_ = Tensor::zeros({T}, DType::Float64, dev);
+  if (weight_sum_.device() != dev) weight_sum_ = weight_sum_.to(dev);
+  if (!weights_now_.defined() || weights_now_.device() != dev) weights_now_ = Tensor::zeros({T}, DType::Float64, dev);
 }
 
 StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, bool want_stats) {
@@ -118,6 +118,25 @@ std::vector<double> MultitaskStep::mean_weights() const {
   std::vector<double> mean = weight_sum_.to_vector();
   for (auto& v : mean) v /= static_cast<double>(step_);
   return mean;
+}
+
+nn::StateDict MultitaskStep::state_dict() const {
+  const std::int64_t T = model_.num_tasks();
+  return {{"steps", nn::state_count(step_)},
+          {"weight_sum", weight_sum_.defined() ? weight_sum_.clone() : Tensor::zeros({T}, DType::Float64)}};
+}
+
+void MultitaskStep::load_state_dict(const nn::StateDict& state) {
+  const std::int64_t T = model_.num_tasks();
+  const nn::StateDict expected{{"steps", nn::state_count(0)}, {"weight_sum", Tensor::zeros({T}, DType::Float64)}};
+  const nn::StateMatch m = nn::match_state(state, expected, "MultitaskStep");
+  const std::int64_t steps = nn::read_count(m.sources[0]);
+  GN_CHECK(steps >= 0, "MultitaskStep: load_state_dict: 'steps' is {}, must be >= 0", steps);
+  if (weight_sum_.defined())
+    nn::copy_state(weight_sum_, m.sources[1]);
+  else
+    weight_sum_ = m.sources[1].to(cpu_device()).clone();  // ensure_buffers moves it to the model's device
+  step_ = steps;
 }
 
 void MultitaskStep::backward_below_shared(const Tensor& h) {

@@ -52,6 +52,12 @@ class MultitaskStep {
   // E_t[w_i(t)]: the time average of the weights the steps so far trained with (a host read).
   std::vector<double> mean_weights() const;
 
+  // The step's own state, for checkpoints: "steps" (0-d int64: steps taken) and "weight_sum" ((T) float64:
+  // the sum of w(t) behind mean_weights()). Loading checks both (names, shapes, dtypes, steps >= 0) before
+  // changing either. The model, weighting and optimizer save their own state.
+  nn::StateDict state_dict() const;
+  void load_state_dict(const nn::StateDict& state);
+
  private:
   void ensure_buffers(const Tensor& h, const Tensor& z);
   void head_backward(const std::vector<Tensor>& preds, std::span<const Tensor> targets, const Tensor& z_cut);

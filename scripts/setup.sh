@@ -20,3 +20,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: dependencies present"
+# Optional, from PyPI (Debian has no package for it): the Python `safetensors` reader, which
+# tests/nn/safetensors_test.cpp uses to check that other tools read our checkpoints. Never fatal: without
+# it (offline, no pip, an externally managed Python) that one test is SKIPPED with the reason.
+if ! python3 -c 'import numpy, safetensors.numpy' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check --timeout 15 --retries 0 safetensors numpy >/dev/null 2>&1 &&
+    echo "setup: installed the Python safetensors package (optional)" ||
+    echo "setup: the Python safetensors package is not installed (optional; its interop test will skip)"
+fi

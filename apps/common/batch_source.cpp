@@ -26,4 +26,12 @@ void Dataset::check(const char* what) const {
   }
 }
 
+nn::StateDict BatchSource::state_dict() const {
+  GN_FAIL("this batch source cannot save its position (no state_dict): checkpoints need one that can");
+}
+
+void BatchSource::load_state_dict(const nn::StateDict&) {
+  GN_FAIL("this batch source cannot restore its position (no load_state_dict): checkpoints need one that can");
+}
+
 }  // namespace gn::app

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "nn/state_dict.h"
 
 namespace gn::app {
 
@@ -42,6 +43,12 @@ class BatchSource {
   virtual std::int64_t epoch_size() const = 0;
   // Epochs begun so far (0 before the first next()).
   virtual std::int64_t epoch() const = 0;
+
+  // Where the stream is, for checkpoints: a source given another's state_dict() continues with the same
+  // batches. Loading checks everything before changing anything. The defaults throw: a source that cannot
+  // say where it is cannot be checkpointed (the trainer asks only when checkpoints are on).
+  virtual nn::StateDict state_dict() const;
+  virtual void load_state_dict(const nn::StateDict& state);
 };
 
 }  // namespace gn::app

@@ -25,8 +25,16 @@ class ShuffledSource : public BatchSource {
   // This epoch's order: position k of the shuffled copy holds sample order()[k] (host copy).
   const std::vector<std::int64_t>& order() const { return order_; }
 
+  // "generator" ((6) int64: the generator's 4 words, has_spare, the spare's bits), "order" ((N) int64),
+  // "cursor" and "epoch" (0-d int64). Loading checks that order is a permutation of the N samples, that the
+  // cursor is in [0, N] (N before the first epoch) and the generator state is valid, then rebuilds the
+  // epoch's shuffled copy from the order (no draw from the generator).
+  nn::StateDict state_dict() const override;
+  void load_state_dict(const nn::StateDict& state) override;
+
  private:
   void reshuffle();
+  void gather();  // shuffled_ = data_ permuted by order_
 
   Dataset data_;      // as given
   Dataset shuffled_;  // the epoch's permutation of data_, same device

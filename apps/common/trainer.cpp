@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "core/device.h"
@@ -11,7 +12,10 @@ namespace gn::app {
 
 Trainer::Trainer(multitask::MultitaskModel& model, multitask::LossWeighting& weighting, nn::Optimizer& optimizer,
                  BatchSource& source, TrainerConfig config, nn::StepLR* schedule, Evaluator* evaluator)
-    : source_(source),
+    : model_(model),
+      weighting_(weighting),
+      optimizer_(optimizer),
+      source_(source),
       config_(config),
       schedule_(schedule),
       evaluator_(evaluator),
@@ -20,6 +24,116 @@ Trainer::Trainer(multitask::MultitaskModel& model, multitask::LossWeighting& wei
   GN_CHECK(config_.log_every >= 1, "Trainer: log_every must be >= 1, got {}", config_.log_every);
   GN_CHECK(config_.eval_every >= 0, "Trainer: eval_every must be >= 0, got {}", config_.eval_every);
   GN_CHECK(config_.progress_every >= 1, "Trainer: progress_every must be >= 1, got {}", config_.progress_every);
+  GN_CHECK(config_.checkpoint_every >= 0, "Trainer: checkpoint_every must be >= 0, got {}", config_.checkpoint_every);
+  GN_CHECK(config_.checkpoint_every == 0 || !config_.checkpoint_dir.empty(),
+           "Trainer: checkpoint_every is {} but no checkpoint_dir is set", config_.checkpoint_every);
+  GN_CHECK(config_.checkpoint_keep >= 1, "Trainer: checkpoint_keep must be >= 1, got {}", config_.checkpoint_keep);
+}
+
+nn::StateDict Trainer::state_dict() const {
+  GN_CHECK(static_cast<bool>(hooks.save_state) == static_cast<bool>(hooks.load_state),
+           "Trainer: hooks.save_state and hooks.load_state must be set together");
+  nn::StateDict out = own_state();
+  if (hooks.save_state)
+    for (auto& entry : nn::with_prefix(hooks.save_state(), "app.")) out.push_back(std::move(entry));
+  return out;
+}
+
+nn::StateDict Trainer::own_state() const {
+  nn::StateDict out = nn::with_prefix(model_.state_dict(), "model.");
+  auto add = [&out](nn::StateDict part, std::string_view prefix) {
+    for (auto& entry : nn::with_prefix(std::move(part), prefix)) out.push_back(std::move(entry));
+  };
+  add(optimizer_.state_dict(), "optimizer.");
+  if (schedule_ != nullptr) add(schedule_->state_dict(), "schedule.");
+  add(weighting_.state_dict(), "weighting.");
+  add(stepper_.state_dict(), "step.");
+  add(source_.state_dict(), "data.");
+  out.emplace_back("trainer.step", nn::state_count(stepper_.steps_taken()));
+  return out;
+}
+
+void Trainer::load_state_dict(const nn::StateDict& state) {
+  GN_CHECK(static_cast<bool>(hooks.save_state) == static_cast<bool>(hooks.load_state),
+           "Trainer: hooks.save_state and hooks.load_state must be set together");
+  // Every entry belongs to a part this run has, and the step counts agree, before anything changes.
+  std::vector<std::string> prefixes{"model.", "optimizer.", "weighting.", "step.", "data."};
+  if (schedule_ != nullptr) prefixes.push_back("schedule.");
+  if (hooks.load_state) prefixes.push_back("app.");
+  const Tensor* step_entry = nullptr;
+  for (const auto& [name, t] : state) {
+    if (name == "trainer.step") {
+      step_entry = &t;
+      continue;
+    }
+    GN_CHECK(std::ranges::any_of(prefixes, [&](const std::string& p) { return name.starts_with(p); }),
+             "Trainer: load_state_dict: nothing loaded: unexpected entry '{}'{}", name,
+             name.starts_with("schedule.") ? " (this run has no lr schedule)" : "");
+  }
+  GN_CHECK(
+      step_entry != nullptr && step_entry->defined() && step_entry->numel() == 1 && step_entry->dtype() == DType::Int64,
+      "Trainer: load_state_dict: nothing loaded: 'trainer.step' is missing or not one int64");
+  const std::int64_t done = nn::read_count(*step_entry);
+  GN_CHECK(done >= 0 && done <= config_.steps,
+           "Trainer: load_state_dict: nothing loaded: the state is at step {}, outside this run's 0 .. {} steps", done,
+           config_.steps);
+  const nn::StateDict step_part = nn::strip_prefix(state, "step.");
+  for (const auto& [name, t] : step_part)
+    if (name == "steps" && t.defined() && t.numel() == 1 && t.dtype() == DType::Int64)
+      GN_CHECK(nn::read_count(t) == done,
+               "Trainer: load_state_dict: nothing loaded: 'step.steps' is {} but 'trainer.step' is {}",
+               nn::read_count(t), done);
+
+  // Each part loads all or nothing; if one refuses, put back the ones already loaded (the app's part is
+  // the last: it never needs putting back).
+  const nn::StateDict before = own_state();
+  struct Part {
+    std::string prefix;
+    std::function<void(const nn::StateDict&)> load;
+  };
+  std::vector<Part> parts{{"model.", [&](const nn::StateDict& s) { model_.load_state_dict(s); }},
+                          {"optimizer.", [&](const nn::StateDict& s) { optimizer_.load_state_dict(s); }}};
+  if (schedule_ != nullptr)
+    parts.push_back({"schedule.", [&](const nn::StateDict& s) { schedule_->load_state_dict(s); }});
+  parts.push_back({"weighting.", [&](const nn::StateDict& s) { weighting_.load_state_dict(s); }});
+  parts.push_back({"step.", [&](const nn::StateDict& s) { stepper_.load_state_dict(s); }});
+  parts.push_back({"data.", [&](const nn::StateDict& s) { source_.load_state_dict(s); }});
+  if (hooks.load_state) parts.push_back({"app.", hooks.load_state});
+  std::size_t loaded = 0;
+  try {
+    for (; loaded < parts.size(); ++loaded) parts[loaded].load(nn::strip_prefix(state, parts[loaded].prefix));
+  } catch (const std::exception& e) {
+    for (std::size_t k = 0; k < loaded; ++k) parts[k].load(nn::strip_prefix(before, parts[k].prefix));
+    GN_FAIL("Trainer: load_state_dict: nothing loaded: {}", e.what());
+  }
+  start_step_ = done;
+}
+
+void Trainer::resume(const std::filesystem::path& path) {
+  const nn::SafetensorsFile file = load_checkpoint(path);
+  for (const auto& [key, value] : config_.checkpoint_metadata) {
+    if (key == "format") continue;
+    const std::string* got = file.find(key);
+    GN_CHECK(got != nullptr && *got == value, "checkpoint {}: written with {} = {}, but this run has {} = '{}'",
+             path.string(), key, got ? fmt::format("'{}'", *got) : std::string("(none)"), key, value);
+  }
+  try {
+    load_state_dict(file.tensors);
+  } catch (const Error& e) {
+    GN_FAIL("checkpoint {}: {}", path.string(), e.what());
+  }
+}
+
+std::filesystem::path Trainer::save_checkpoint() {
+  GN_CHECK(!config_.checkpoint_dir.empty(), "Trainer: save_checkpoint needs config.checkpoint_dir");
+  const std::int64_t done = stepper_.steps_taken();
+  nn::Metadata meta = config_.checkpoint_metadata;
+  std::erase_if(meta, [](const auto& kv) { return kv.first == "step"; });
+  meta.emplace_back("step", std::to_string(done));
+  const std::filesystem::path path = checkpoint_path(config_.checkpoint_dir, done);
+  app::save_checkpoint(path, state_dict(), std::move(meta));
+  prune_checkpoints(config_.checkpoint_dir, config_.checkpoint_keep);
+  return path;
 }
 
 bool Trainer::is_log_step(std::int64_t t) const { return (t + 1) % config_.log_every == 0 || t + 1 == config_.steps; }
@@ -36,7 +150,8 @@ void Trainer::evaluate(std::int64_t done) {
 }
 
 TrainSummary Trainer::run() {
-  if (config_.log_at_start) {
+  TrainSummary summary{config_.steps, 0, start_step_};
+  if (config_.log_at_start && start_step_ == 0) {
     evaluate(0);
     multitask::StepStats start;
     start.step = 0;
@@ -44,7 +159,7 @@ TrainSummary Trainer::run() {
   }
   std::vector<double> step_ms;
   step_ms.reserve(static_cast<std::size_t>(config_.steps));
-  for (std::int64_t t = 0; t < config_.steps; ++t) {
+  for (std::int64_t t = start_step_; t < config_.steps; ++t) {
     if (hooks.before_step) hooks.before_step(t);
     const Batch batch = source_.next();
     const bool log_now = is_log_step(t);
@@ -60,8 +175,16 @@ TrainSummary Trainer::run() {
     if (hooks.on_progress && ((t + 1) % config_.progress_every == 0 || t + 1 == config_.steps))
       hooks.on_progress(t + 1, config_.steps);
     if (hooks.after_step) hooks.after_step(t + 1, stats);
+    const bool stop = stop_requested();
+    const bool checkpoint_now =
+        config_.checkpoint_every > 0 && ((t + 1) % config_.checkpoint_every == 0 || t + 1 == config_.steps);
+    if (checkpoint_now || (stop && !config_.checkpoint_dir.empty())) summary.last_checkpoint = save_checkpoint();
+    if (stop) {
+      summary.steps = t + 1;
+      summary.stopped = true;
+      break;
+    }
   }
-  TrainSummary summary{config_.steps, 0};
   if (!step_ms.empty()) {
     std::nth_element(step_ms.begin(), step_ms.begin() + step_ms.size() / 2, step_ms.end());
     summary.step_ms_median = step_ms[step_ms.size() / 2];

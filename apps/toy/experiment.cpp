@@ -58,8 +58,14 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   if (c.lr_decay_steps > 0) schedule = std::make_unique<nn::StepLR>(*opt, c.lr_decay_steps, c.lr_decay);
   app::ShuffledSource train(on_device(data.train, c.device), c.batch, c.batch_seed);
   app::Evaluator test(*model, on_device(data.test, c.device));  // the whole test set in one forward
-  const app::TrainerConfig tc{
+  app::TrainerConfig tc{
       .steps = c.steps, .log_every = c.log_every, .trace_steps = c.method == "gradnorm" ? c.trace : 0};
+  tc.checkpoint_every = c.checkpoint_every;
+  tc.checkpoint_dir = c.checkpoint_dir;
+  tc.checkpoint_keep = c.checkpoint_keep;
+  tc.checkpoint_metadata = c.checkpoint_metadata;
+  std::erase_if(tc.checkpoint_metadata, [](const auto& kv) { return kv.first == "method"; });
+  tc.checkpoint_metadata.emplace(tc.checkpoint_metadata.begin(), "method", c.method);
   app::Trainer trainer(*model, *weighting, *opt, train, tc, schedule.get(), &test);
 
   ToyRunResult r;
@@ -76,7 +82,58 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
     r.rows.push_back(std::move(row));
   };
   trainer.hooks.on_progress = progress;
-  r.step_ms_median = trainer.run().step_ms_median;
+  if (c.after_step)
+    trainer.hooks.after_step = [&](std::int64_t done, const multitask::StepStats&) { c.after_step(done); };
+  // The metrics so far, in checkpoints: rows as one (R, 2 + 4T) float64 table (step, ratio sum, w, train
+  // losses, test losses, grad norms), the untrained and the latest test losses.
+  const std::int64_t width = 2 + 4 * static_cast<std::int64_t>(T);
+  trainer.hooks.save_state = [&] {
+    std::vector<double> table;
+    for (const MetricRow& row : r.rows) {
+      table.push_back(static_cast<double>(row.step));
+      table.push_back(row.test_loss_ratio_sum);
+      for (const auto* v : {&row.weights, &row.train_losses, &row.test_losses, &row.grad_norms})
+        table.insert(table.end(), v->begin(), v->end());
+    }
+    const auto R = static_cast<std::int64_t>(r.rows.size());
+    GN_CHECK(R >= 1 && static_cast<std::int64_t>(table.size()) == R * width && std::ssize(r.initial_test_losses) == T &&
+                 std::ssize(test_losses) == T,
+             "toy: checkpoint: the metrics rows are incomplete ({} rows)", R);
+    return nn::StateDict{{"rows", Tensor::from_vector(table, {R, width}, DType::Float64)},
+                         {"initial_test_losses", Tensor::from_vector(r.initial_test_losses, {T}, DType::Float64)},
+                         {"test_losses", Tensor::from_vector(test_losses, {T}, DType::Float64)}};
+  };
+  trainer.hooks.load_state = [&](const nn::StateDict& state) {
+    std::int64_t R = 0;
+    for (const auto& [name, t] : state)
+      if (name == "rows" && t.defined() && t.dim() == 2) R = t.shape()[0];
+    GN_CHECK(R >= 1, "toy: the checkpoint's app.rows is missing or empty");
+    const nn::StateDict expected{{"rows", Tensor::zeros({R, width}, DType::Float64)},
+                                 {"initial_test_losses", Tensor::zeros({T}, DType::Float64)},
+                                 {"test_losses", Tensor::zeros({T}, DType::Float64)}};
+    const nn::StateMatch m = nn::match_state(state, expected, "toy metrics");
+    const std::vector<double> table = m.sources[0].to_vector();
+    std::vector<MetricRow> rows;
+    for (std::int64_t k = 0; k < R; ++k) {
+      const double* at = table.data() + k * width;
+      auto take = [&](int g) { return std::vector<double>(at + 2 + g * T, at + 2 + (g + 1) * T); };
+      rows.push_back({static_cast<std::int64_t>(at[0]), at[1], take(0), take(1), take(2), take(3)});
+    }
+    r.rows = std::move(rows);
+    r.initial_test_losses = m.sources[1].to_vector();
+    test_losses = m.sources[2].to_vector();
+  };
+  std::string resume_from = c.resume_from;
+  if (c.resume && resume_from.empty() && !c.checkpoint_dir.empty())
+    if (const auto latest = app::latest_checkpoint(c.checkpoint_dir)) resume_from = latest->string();
+  if (c.resume && !resume_from.empty()) trainer.resume(resume_from);
+  const app::TrainSummary summary = trainer.run();
+  r.step_ms_median = summary.step_ms_median;
+  r.start_step = summary.start_step;
+  r.stopped = summary.stopped;
+  r.last_checkpoint = summary.last_checkpoint.string();
+  for (const Tensor& p : model->parameters())
+    for (double v : p.to_vector()) r.final_parameters.push_back(v);
   r.final_weights = trainer.stepper().current_weights();
   r.mean_weights = trainer.stepper().mean_weights();
   r.final_test_losses = r.rows.back().test_losses;

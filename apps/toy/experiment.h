@@ -8,6 +8,7 @@
 #include "apps/toy/toy_data.h"
 #include "multitask/model.h"
 #include "multitask/strategies.h"
+#include "nn/safetensors.h"
 
 namespace gn::toy {
 
@@ -26,6 +27,20 @@ struct ToyRunConfig {
   int trace = 0;                 // print the GradNorm internals of the first `trace` steps
   Device device = cpu_device();  // where the network, the data and the step live
   multitask::WeightingConfig weighting;
+  // Checkpoints (apps/common/checkpoint.h): every checkpoint_every steps (0: never) and after the last, into
+  // checkpoint_dir (<out>/<method>/checkpoints in the app), the latest checkpoint_keep kept. Each holds the
+  // whole training state and the metrics rows so far, so a resumed run's rows, weights and parameters are
+  // bitwise those of an uninterrupted one. resume: continue from resume_from, or when that is empty from the
+  // latest checkpoint in checkpoint_dir (a fresh start when there is none).
+  std::int64_t checkpoint_every = 0;
+  std::string checkpoint_dir;
+  int checkpoint_keep = 3;
+  bool resume = false;
+  std::string resume_from;
+  nn::Metadata checkpoint_metadata;  // beside "method" (added here): must match on resume
+  // Called after every step (once any checkpoint of that step is written): tests throw here to simulate a
+  // crash.
+  std::function<void(std::int64_t done)> after_step;
 };
 
 struct MetricRow {
@@ -42,6 +57,10 @@ struct ToyRunResult {
   std::vector<double> final_test_losses;
   double test_loss_ratio_sum = 0;  // sum_i L_i^test(end) / L_i^test(0)
   double step_ms_median = 0;
+  std::int64_t start_step = 0;           // 0, or the step of the checkpoint this run resumed from
+  bool stopped = false;                  // SIGINT/SIGTERM stopped it (after writing a checkpoint when they are on)
+  std::string last_checkpoint;           // the last checkpoint written, if any
+  std::vector<double> final_parameters;  // every parameter of the final model, flattened (tests compare them)
 };
 
 // The paper's toy network: 4 ReLU-activated trunk layers of width `hidden` (the 4th is W, the last shared

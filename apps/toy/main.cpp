@@ -9,8 +9,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
+#include "apps/common/checkpoint.h"
 #include "apps/common/cli_checks.h"
 #include "apps/common/progress.h"
 #include "apps/common/writers.h"
@@ -51,7 +53,7 @@ int run(int argc, char** argv) {
   std::uint64_t seed = 1;
   int threads = 1;
   std::string device_spec = "auto", out_dir, initial_loss = "first-step";
-  bool quiet = false;
+  bool quiet = false, resume = false;
 
   app.add_option("--tasks", tasks, "number of tasks T")->check(app::int_in(1, 64));
   app.add_option("--sigmas", sigmas, "task scales sigma_i, comma separated (default: T=2 1,100; T=10 1..100)")
@@ -88,6 +90,14 @@ int run(int argc, char** argv) {
   app.add_option("--log-every", run.log_every, "evaluate the test set every N steps")->check(app::int_in(1, kMaxSteps));
   app.add_option("--trace", run.trace, "print GradNorm's internals for the first K steps")
       ->check(app::int_in(0, kMaxSteps));
+  app.add_option("--checkpoint-every", run.checkpoint_every,
+                 "write <out>/<method>/checkpoints/ckpt-<step>.safetensors every N steps and after the last (0: never)")
+      ->check(app::int_in(0, kMaxSteps));
+  app.add_option("--keep-checkpoints", run.checkpoint_keep, "checkpoints kept per method (the latest)")
+      ->check(app::int_in(1, 1000000));
+  app.add_flag("--resume", resume,
+               "continue each method from its latest checkpoint in --out (methods without one start afresh); the "
+               "settings must be the run's");
   app.add_flag("--quiet", quiet, "no progress bar");
   try {
     app.parse(argc, argv);
@@ -139,14 +149,38 @@ int run(int argc, char** argv) {
     std::erase(methods, "gradnorm");
     methods.insert(methods.begin(), "gradnorm");
   }
+  // Checkpoints: what must match on --resume (the method is added by run_toy).
+  run.resume = resume;
+  run.checkpoint_metadata = {{"app", "gradnorm-toy"},
+                             {"seed", std::to_string(seed)},
+                             {"tasks", std::to_string(tasks)},
+                             {"sigmas", fmt::format("{}", fmt::join(sigmas, ","))},
+                             {"batch", std::to_string(run.batch)},
+                             {"optimizer", run.optimizer},
+                             {"train_size", std::to_string(data.train_size)},
+                             {"lr", fmt::format("{}", run.lr)},
+                             {"lr_decay", fmt::format("{}x{}", run.lr_decay, run.lr_decay_steps)},
+                             {"alpha", fmt::format("{}", run.weighting.gradnorm.alpha)},
+                             {"weight_lr", fmt::format("{}", run.weighting.gradnorm.lr)}};
+  if (run.checkpoint_every > 0) app::install_stop_handlers();  // Ctrl-C: checkpoint, then exit
   std::vector<toy::ToyRunResult> results;
   for (const auto& method : methods) {
     run.method = method;
     if (method == "gradnorm-static") run.weighting.static_weights = results.front().mean_weights;
+    const std::filesystem::path ckpt_dir = std::filesystem::path(out_dir) / method / "checkpoints";
+    run.checkpoint_dir = run.checkpoint_every > 0 || resume ? ckpt_dir.string() : "";
     gn::app::Progress bar(fmt::format("T={} {}", tasks, method));
     results.push_back(toy::run_toy(toy_data, run, [&](std::int64_t done, std::int64_t total) {
       if (!quiet) bar.update(done, total);
     }));
+    const toy::ToyRunResult& r = results.back();
+    if (r.start_step > 0) fmt::print(stderr, "gradnorm-toy: {} resumed at step {}\n", method, r.start_step);
+    if (r.stopped) {
+      fmt::print(stderr, "gradnorm-toy: stopped by signal {} during {}; {}\n", app::stop_signal(), method,
+                 r.last_checkpoint.empty() ? std::string("no checkpoint written")
+                                           : fmt::format("checkpoint {}: rerun with --resume", r.last_checkpoint));
+      return 128 + app::stop_signal();
+    }
   }
   const toy::RunInfo info{tasks, sigmas, run.weighting.gradnorm.alpha, run.steps, seed, to_string(device), threads};
   toy::write_outputs(out_dir, info, results);

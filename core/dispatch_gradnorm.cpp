@@ -28,6 +28,13 @@ void combine_task_blocks(Device d, std::int64_t B, int num_tasks, std::int64_t D
 }
 
 template <class W>
+void record_nonfinite(Device d, int num_tasks, const double* losses, const double* sq_norms, const W* weights,
+                      std::int64_t step, std::int64_t* record) {
+  if (d.is_cpu()) return cpu::record_nonfinite<W>(num_tasks, losses, sq_norms, weights, step, record);
+  GN_CUDA(cuda::record_nonfinite<W>(num_tasks, losses, sq_norms, weights, step, record, stream));
+}
+
+template <class W>
 void gradnorm_update(Device d, int num_tasks, const double* losses, const double* norms, const int* norm_flags,
                      const GradNormBuffers& buffers, W* weights_out, const GradNormUpdateOptions& options,
                      std::int64_t update) {
@@ -37,11 +44,12 @@ void gradnorm_update(Device d, int num_tasks, const double* losses, const double
       cuda::gradnorm_update<W>(num_tasks, losses, norms, norm_flags, buffers, weights_out, options, update, stream));
 }
 
-#define GN_INSTANTIATE(T)                                                                                             \
-  template void multitask_mse<T>(Device, int, std::int64_t, const T* const*, const T* const*, const T*, double*,      \
-                                 T* const*);                                                                          \
-  template void combine_task_blocks<T>(Device, std::int64_t, int, std::int64_t, const T*, const T*, T*);              \
-  template void gradnorm_update<T>(Device, int, const double*, const double*, const int*, const GradNormBuffers&, T*, \
+#define GN_INSTANTIATE(T)                                                                                              \
+  template void multitask_mse<T>(Device, int, std::int64_t, const T* const*, const T* const*, const T*, double*,       \
+                                 T* const*);                                                                           \
+  template void record_nonfinite<T>(Device, int, const double*, const double*, const T*, std::int64_t, std::int64_t*); \
+  template void combine_task_blocks<T>(Device, std::int64_t, int, std::int64_t, const T*, const T*, T*);               \
+  template void gradnorm_update<T>(Device, int, const double*, const double*, const int*, const GradNormBuffers&, T*,  \
                                    const GradNormUpdateOptions&, std::int64_t);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

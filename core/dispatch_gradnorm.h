@@ -23,6 +23,13 @@ void multitask_mse(Device d, int num_tasks, std::int64_t n, const T* const* pred
 template <class T>
 void combine_task_blocks(Device d, std::int64_t B, int num_tasks, std::int64_t D, const T* deltas, const T* w, T* out);
 
+// The divergence record (kernels/cpu/weighted_loss.h record_nonfinite): record (4 int64) in memory of
+// device d keeps the first step at which a loss, a squared norm (sq_norms may be null) or a weight (weights
+// may be null) is not finite. No host sync on any device.
+template <class W>
+void record_nonfinite(Device d, int num_tasks, const double* losses, const double* sq_norms, const W* weights,
+                      std::int64_t step, std::int64_t* record);
+
 // One GradNorm weight update (kernels/gradnorm_update_state.h). Every pointer in memory of device d.
 template <class W>
 void gradnorm_update(Device d, int num_tasks, const double* losses, const double* norms, const int* norm_flags,

@@ -75,7 +75,7 @@ void GradNormWeighting::check_health() const {
                      : status == kGradNormBadInitialLoss  ? "a loss recorded as L_i(0) is not finite and > 0 "
                                                             "(use --initial-loss given:...)"
                                                           : "unknown status";
-  GN_FAIL("gradnorm: training diverged by update {}: {}", updates(), what);
+  throw TrainingDiverged(-1, fmt::format("gradnorm: training diverged by update {}: {}", updates(), what));
 }
 
 Diagnostics GradNormWeighting::read_diagnostics() const {

@@ -35,7 +35,10 @@ InitialLoss InitialLoss::parse(const std::string& spec) {
     }
     if (spec.starts_with("given:")) {
       std::vector<double> values;
-      std::stringstream ss(spec.substr(6));
+      const std::string list = spec.substr(6);
+      // getline yields no item for an empty list nor for a trailing comma: refuse both here.
+      GN_CHECK(!list.empty() && list.back() != ',', "bad initial-loss '{}': an empty value in given:v1,v2,...", spec);
+      std::stringstream ss(list);
       for (std::string item; std::getline(ss, item, ',');) {
         std::size_t used = 0;
         values.push_back(std::stod(item, &used));

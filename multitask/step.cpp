@@ -5,6 +5,7 @@
 #include "core/autograd.h"
 #include "core/dispatch.h"
 #include "core/ops.h"
+#include "kernels/cpu/weighted_loss.h"
 
 namespace gn::multitask {
 
@@ -41,6 +42,41 @@ void MultitaskStep::ensure_buffers(const Tensor& h, const Tensor& z) {
   if (!weight_sum_.defined()) weight_sum_ = Tensor::zeros({T}, DType::Float64, dev);
   if (weight_sum_.device() != dev) weight_sum_ = weight_sum_.to(dev);
   if (!weights_now_.defined() || weights_now_.device() != dev) weights_now_ = Tensor::zeros({T}, DType::Float64, dev);
+  if (!diverged_.defined()) diverged_ = Tensor::zeros({4}, DType::Int64, dev);
+  if (diverged_.device() != dev) diverged_ = diverged_.to(dev);
+}
+
+void MultitaskStep::record_nonfinite(std::int64_t step, const Tensor* sq_norms, bool weights) {
+  const int T = model_.num_tasks();
+  const Tensor& w = weighting_.weights();
+  GN_DISPATCH_FLOAT(w.dtype(), "divergence check", [&] {
+    dispatch::record_nonfinite<scalar_t>(diverged_.device(), T, losses_.data<double>(),
+                                         sq_norms != nullptr ? sq_norms->data<double>() : nullptr,
+                                         weights ? w.data<scalar_t>() : nullptr, step, diverged_.data<std::int64_t>());
+  });
+  if (diverged_.device().is_cpu()) check_divergence();  // host memory: reading it costs nothing
+}
+
+void MultitaskStep::check_divergence() const {
+  if (!diverged_.defined()) return;
+  std::int64_t r[4];
+  if (diverged_.device().is_cpu()) {
+    const std::int64_t* p = diverged_.data<std::int64_t>();
+    std::copy(p, p + 4, r);
+  } else {
+    const std::vector<double> v = diverged_.to_vector();
+    for (int k = 0; k < 4; ++k) r[k] = static_cast<std::int64_t>(v[static_cast<std::size_t>(k)]);
+  }
+  if (r[0] == 0) return;
+  const std::int64_t step = r[0] - 1;
+  const int i = static_cast<int>(r[1]);
+  const char* value = r[3] == cpu::kDivergedNaN ? "nan" : r[3] == cpu::kDivergedPosInf ? "inf" : "-inf";
+  const std::string name = i >= 0 && i < model_.num_tasks() ? model_.task(i).name : std::string("?");
+  const std::string quantity = r[2] == cpu::kDivergedLoss   ? fmt::format("loss L_{}", i)
+                               : r[2] == cpu::kDivergedNorm ? fmt::format("gradient norm G_{} at W", i)
+                                                            : fmt::format("weight w_{} (after the update)", i);
+  throw TrainingDiverged(
+      step, fmt::format("training diverged at step {}: task {} ('{}') {} is {}", step, i, name, quantity, value));
 }
 
 StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, bool want_stats) {
@@ -70,7 +106,9 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
     model_.shared().stacked_parameter_grads(h, deltas_, T, stacked_grads_);
     task_norms();
   }
+  record_nonfinite(step_index, norms ? &sq_norms_ : nullptr, false);  // L_i and G_i, before the weighting sees them
   weighting_.update({step_index, losses_, norms ? sq_norms_ : Tensor(), norms ? flags_ : Tensor()});
+  record_nonfinite(step_index, nullptr, true);  // w(t+1) as the next step will use it
 
   // 6. Fused combine of the (already weighted) per-task gradients at z.
   combine();
@@ -93,6 +131,7 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
 
 StepStats MultitaskStep::read_stats(std::int64_t step, bool norms) const {
   const int T = model_.num_tasks();
+  check_divergence();  // first: it names the step, the task and the quantity
   weighting_.check_health();
   StepStats s;
   s.step = step;
@@ -137,6 +176,7 @@ void MultitaskStep::load_state_dict(const nn::StateDict& state) {
   else
     weight_sum_ = m.sources[1].to(cpu_device()).clone();  // ensure_buffers moves it to the model's device
   step_ = steps;
+  if (diverged_.defined()) diverged_.fill_(0);  // a loaded state starts with a clean record
 }
 
 void MultitaskStep::backward_below_shared(const Tensor& h) {

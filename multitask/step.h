@@ -47,6 +47,12 @@ class MultitaskStep {
   // returned stats hold the step index alone.
   StepStats step(const Tensor& x, std::span<const Tensor> targets, bool want_stats = true);
   std::int64_t steps_taken() const { return step_; }
+  // Every step records, where its losses are computed, the first step at which a loss L_i, a squared norm
+  // G_i^2 or a weight w_i (the model-dtype weights after the update) is not finite: on the CPU it is read at
+  // once and the step throws TrainingDiverged; on CUDA the record stays on the device (no extra sync) and is
+  // read when the stats are (want_stats) or here. Throws TrainingDiverged naming the step, the task (index
+  // and name) and the quantity; a no-op when nothing diverged.
+  void check_divergence() const;
   // w(t+1), the weights the next step will use (a host read).
   std::vector<double> current_weights() const { return weighting_.read_weights(); }
   // E_t[w_i(t)]: the time average of the weights the steps so far trained with (a host read).
@@ -79,6 +85,8 @@ class MultitaskStep {
   std::vector<Tensor> loss_grads_;     // per task, shaped like its prediction (fused MSE)
   Tensor losses_, sq_norms_, flags_;   // (T) float64 L_i, (T) float64 G_i^2, (T) int flags in int64 slots
   Tensor weight_sum_, weights_now_;    // (T) float64: sum over steps of w(t); w(t) kept for the stats
+  Tensor diverged_;                    // (4) int64: the divergence record (kernels/cpu/weighted_loss.h)
+  void record_nonfinite(std::int64_t step, const Tensor* sq_norms, bool weights);
   dispatch::TaskNormPlan norm_plan_;
 };
 

@@ -16,6 +16,14 @@
 
 namespace gn::multitask {
 
+// Training diverged: a loss, a gradient norm or a weight became inf or NaN. The message names the step, the
+// task (index and name) and the quantity, e.g. "training diverged at step 17: task 1 ('task1') loss L_1 is
+// inf". step: the 0-based training step where the first non-finite value was found (-1 when unknown).
+struct TrainingDiverged : Error {
+  TrainingDiverged(std::int64_t step, const std::string& message) : Error(message), step(step) {}
+  std::int64_t step;
+};
+
 // What one step hands its weighting, on the weighting's device.
 struct TaskSignals {
   std::int64_t step = 0;  // 0-based training step

@@ -141,7 +141,8 @@ SafetensorsFile decode_safetensors(std::string_view bytes, std::string_view sour
       }
       continue;
     }
-    auto bad = [&](const std::string& what) { fail(fmt::format("tensor '{}': {}", name, what)); };
+    // (an init-capture: clang before 16 cannot capture a structured binding)
+    auto bad = [&, &name = name](const std::string& what) { fail(fmt::format("tensor '{}': {}", name, what)); };
     if (name.empty()) fail("a tensor has an empty name");
     if (!value.is_object()) bad("the entry is not an object");
     for (const auto& [field, v] : value.items())

@@ -3,7 +3,7 @@
 # machine back soon after, and every new call pays a fresh start and a fresh build):
 #
 #   GN_PROFILE=tests bash scripts/gpu_check.sh OUT_DIR   # build tests + apps, ctest, memcheck subset
-#   GN_PROFILE=bench bash scripts/gpu_check.sh OUT_DIR   # build benchmarks + labs, run them, PyTorch reference
+#   GN_PROFILE=bench bash scripts/gpu_check.sh OUT_DIR   # build benchmarks + labs, run them, PyTorch references
 #   bash scripts/gpu_check.sh OUT_DIR                    # profile all: every step in priority order, what fits
 #
 # Needs third_party_carry/ (made by scripts/gather_gpu_deps.sh on the Debian machine and passed as the
@@ -13,11 +13,13 @@
 # rewritten after every step, so a run cut short still leaves them. Logs go to a work folder first.
 #
 # Order: machine, tools, CUDA libraries (all printed before anything is built), gtest, configure, build,
-# ctest, memcheck, kernel labs, PyTorch on CUDA, Google Benchmarks, PyTorch on CPU; a profile runs its
-# subset. Every step runs even when an earlier one failed (one that needs an earlier one's output says
-# so); a step that would start past the time budget is not run and counts as failed, and each step's
-# timeout is capped by what is left. Exit status 0 when every step passed, 1 otherwise, 2 for bad usage
-# or a missing carry. The tests run with GN_REQUIRE_CUDA=1: a CUDA test that finds no device fails.
+# ctest, memcheck, kernel labs, PyTorch on CUDA, Google Benchmarks (bench_conv_cuda among them: conv2d at
+# batch 24 on the GPU), PyTorch's conv2d at batch 24 on the GPU (its twin: conv_torch_cuda.json), PyTorch
+# on CPU; a profile runs its subset. Every step runs even when an earlier one failed (one that needs an
+# earlier one's output says so); a step that would start past the time budget is not run and counts as
+# failed, and each step's timeout is capped by what is left. Exit status 0 when every step passed, 1
+# otherwise, 2 for bad usage or a missing carry. The tests run with GN_REQUIRE_CUDA=1: a CUDA test that
+# finds no device fails.
 #
 # Environment (all optional):
 #   GN_PROFILE              tests | bench | all (all)
@@ -25,7 +27,8 @@
 #   GN_BUILD_DIR            build folder (build-gpu)
 #   GN_WORK_DIR             folder the logs are written to before tarring (a new one under $TMPDIR)
 #   GN_JOBS                 build and ctest parallelism (nproc)
-#   GN_SKIP                 steps to leave out: gtest build tests memcheck labs torch-cuda bench torch-cpu
+#   GN_SKIP                 steps to leave out: gtest build tests memcheck labs torch-cuda bench torch-conv
+#                           torch-cpu
 #   GN_MEMCHECK             memcheck runs, space-separated BINARY:GTEST_FILTER (memcheck_default below)
 #   GN_BENCH_ARGS           extra arguments for every Google Benchmark
 #   GN_LAB_ARGS             extra arguments for every kernel lab, e.g. --quick or --repeats 10
@@ -72,8 +75,8 @@ fi
 profile=${GN_PROFILE:-all}
 case $profile in
   tests) profile_steps="gtest configure build tests memcheck" target_dirs="tests|apps" opts=(ON OFF) ;;
-  bench) profile_steps="configure build labs torch-cuda bench torch-cpu" target_dirs="benchmarks" opts=(OFF ON) ;;
-  all) profile_steps="gtest configure build tests memcheck labs torch-cuda bench torch-cpu" target_dirs="" opts=(ON ON) ;;
+  bench) profile_steps="configure build labs torch-cuda bench torch-conv torch-cpu" target_dirs="benchmarks" opts=(OFF ON) ;;
+  all) profile_steps="gtest configure build tests memcheck labs torch-cuda bench torch-conv torch-cpu" target_dirs="" opts=(ON ON) ;;
   *) echo "gpu_check: unknown GN_PROFILE '$profile' (expected tests, bench or all)" >&2 && exit 2 ;;
 esac
 budget=${GN_TIME_BUDGET_S:-480}
@@ -294,8 +297,10 @@ else
   fi
 fi
 
-# ---- 9-12. Kernel labs (build/benchmarks/<folder>/*: validate every variant, then a markdown table;
-# --csv writes it as CSV too), PyTorch's toy step on CUDA, Google Benchmarks (build/benchmarks/*: JSON),
+# ---- 9-13. Kernel labs (build/benchmarks/<folder>/*: validate every variant, then a markdown table;
+# --csv writes it as CSV too), PyTorch's toy step on CUDA, Google Benchmarks (build/benchmarks/*: JSON;
+# bench_conv_cuda is conv2d through cuDNN at the SegNet shapes, batch 24), PyTorch's conv2d at the same
+# shapes and batch on this GPU (benchmarks/conv_torch.py, cuDNN; deterministic algorithms off and on),
 # PyTorch's toy step on the CPU (1 thread, as bench_toy_step). Each run is capped at 150 s.
 run_bench() {  # <label> <result files in $work> <stdout file> <cmd...>: one run, its outcome into bench_files
   local label=$1 files=$2 stdout=$3 secs
@@ -316,6 +321,10 @@ run_bench() {  # <label> <result files in $work> <stdout file> <cmd...>: one run
   files="${kept[*]:-no output}"
   if ((rc == 0)) && grep -q ': skipped: ' "$stdout"; then  # a kernel lab without a device exits 0
     bench_files+=("$label: $(grep -m1 ': skipped: ' "$stdout")") bench_fail=1
+  elif ((rc == 0)) && grep -q '"error_occurred": true' "$stdout"; then  # SkipWithError (no device) exits 0
+    f=$(grep -m1 '"error_message"' "$stdout" | sed -E 's/^ *"error_message": *//; s/,$//')
+    bench_files+=("$label: $files; $(grep -c '"error_occurred": true' "$stdout") benchmark(s) skipped with an error: $f")
+    bench_fail=1
   elif ((rc == 0)); then
     bench_files+=("$label: $files")
   else
@@ -325,7 +334,7 @@ run_bench() {  # <label> <result files in $work> <stdout file> <cmd...>: one run
 }
 # shellcheck disable=SC2206
 bench_args=(${GN_BENCH_ARGS:-}) lab_args=(${GN_LAB_ARGS:-}) torch_args=(${GN_TORCH_ARGS:---steps 300})
-for step in labs torch-cuda bench torch-cpu; do
+for step in labs torch-cuda bench torch-conv torch-cpu; do
   if ! wants $step; then
     [[ " $profile_steps " == *" $step "* ]] && record $step SKIP "$(left_out $step)"
     continue
@@ -343,6 +352,12 @@ for step in labs torch-cuda bench torch-cpu; do
           run_bench "$rel" "$name.json" "$work/$name.json" "$b" --benchmark_format=json "${bench_args[@]}"
         fi
       done < <(find "$build/benchmarks" "${depth[@]}" -type f -executable -not -path '*/CMakeFiles/*' | sort)
+      ;;
+    torch-conv)
+      n=1
+      run_bench "conv_torch.py --device cuda --batch 24 (table in bench.log)" "conv_torch_cuda.json" \
+        "$work/conv_torch_cuda.json" "${py:-python3}" "$root/benchmarks/conv_torch.py" --device cuda --batch 24 \
+        --deterministic both --json
       ;;
     torch-*)
       dev=${step#torch-} n=1

@@ -126,6 +126,7 @@ void Trainer::resume(const std::filesystem::path& path) {
 
 std::filesystem::path Trainer::save_checkpoint() {
   GN_CHECK(!config_.checkpoint_dir.empty(), "Trainer: save_checkpoint needs config.checkpoint_dir");
+  stepper_.check_divergence();  // never checkpoint a diverged state (on CUDA the record is read here)
   const std::int64_t done = stepper_.steps_taken();
   nn::Metadata meta = config_.checkpoint_metadata;
   std::erase_if(meta, [](const auto& kv) { return kv.first == "step"; });

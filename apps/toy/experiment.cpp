@@ -1,5 +1,8 @@
 #include "apps/toy/experiment.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "apps/common/shuffled_source.h"
@@ -79,6 +82,17 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
     MetricRow row{
         done, 0, trainer.stepper().current_weights(), or_nan(s.losses, T), test_losses, or_nan(s.grad_norms, T)};
     for (int i = 0; i < T; ++i) row.test_loss_ratio_sum += row.test_losses[i] / r.initial_test_losses[i];
+    // The step checked its losses, norms and weights; the test set's losses are checked here (NaN in the
+    // step-0 row's train losses and in unmeasured grad norms means "not measured" and is expected).
+    for (int i = 0; i < T; ++i) {
+      const double v = row.test_losses[i];
+      if (!std::isfinite(v) || !std::isfinite(row.weights[i]))
+        throw multitask::TrainingDiverged(  // done == 0: the untrained network's evaluation
+            std::max<std::int64_t>(done - 1, 0),
+            fmt::format("training diverged at step {}: task {} ('{}') {}{} is {}", std::max<std::int64_t>(done - 1, 0),
+                        i, model->task(i).name, std::isfinite(v) ? fmt::format("weight w_{}", i) : "test loss",
+                        done == 0 ? " of the untrained network" : "", std::isfinite(v) ? row.weights[i] : v));
+    }
     r.rows.push_back(std::move(row));
   };
   trainer.hooks.on_progress = progress;
@@ -127,7 +141,22 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   if (c.resume && resume_from.empty() && !c.checkpoint_dir.empty())
     if (const auto latest = app::latest_checkpoint(c.checkpoint_dir)) resume_from = latest->string();
   if (c.resume && !resume_from.empty()) trainer.resume(resume_from);
-  const app::TrainSummary summary = trainer.run();
+  app::TrainSummary summary;
+  try {
+    summary = trainer.run();
+  } catch (const multitask::TrainingDiverged& e) {
+    r.failed = e.what();
+    r.diverged_step = e.step;
+    // Keep the rows measured before the divergence (row `step` holds step `step - 1`'s training losses) and
+    // none with a non-finite measured number.
+    std::erase_if(r.rows, [&](const MetricRow& row) {
+      if (e.step >= 0 && row.step > e.step) return true;
+      for (int i = 0; i < T; ++i)
+        if (!std::isfinite(row.weights[i]) || !std::isfinite(row.test_losses[i])) return true;
+      return !std::isfinite(row.test_loss_ratio_sum);
+    });
+    return r;
+  }
   r.step_ms_median = summary.step_ms_median;
   r.start_step = summary.start_step;
   r.stopped = summary.stopped;
@@ -139,6 +168,33 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   r.final_test_losses = r.rows.back().test_losses;
   r.test_loss_ratio_sum = r.rows.back().test_loss_ratio_sum;
   return r;
+}
+
+std::vector<ToyRunResult> run_methods(const ToyData& data, ToyRunConfig config, const std::vector<std::string>& methods,
+                                      const std::function<Progress(ToyRunConfig&)>& prepare,
+                                      const std::function<void(const ToyRunResult&)>& done) {
+  std::vector<ToyRunResult> results;
+  for (const auto& method : methods) {
+    config.method = method;
+    if (method == "gradnorm-static") {
+      const auto gn = std::ranges::find_if(results, [](const ToyRunResult& r) { return r.method == "gradnorm"; });
+      if (gn == results.end() || !gn->failed.empty()) {  // no E_t[w_i(t)] to train with
+        ToyRunResult skipped;
+        skipped.method = method;
+        skipped.failed = "not run: it trains with the mean weights of a gradnorm run, which did not finish";
+        results.push_back(std::move(skipped));
+        if (done) done(results.back());
+        continue;
+      }
+      config.weighting.static_weights = gn->mean_weights;
+    }
+    ToyRunConfig c = config;
+    const Progress progress = prepare ? prepare(c) : Progress{};
+    results.push_back(run_toy(data, c, progress));
+    if (done) done(results.back());
+    if (results.back().stopped) break;
+  }
+  return results;
 }
 
 }  // namespace gn::toy

@@ -61,6 +61,11 @@ struct ToyRunResult {
   bool stopped = false;                  // SIGINT/SIGTERM stopped it (after writing a checkpoint when they are on)
   std::string last_checkpoint;           // the last checkpoint written, if any
   std::vector<double> final_parameters;  // every parameter of the final model, flattened (tests compare them)
+  // Empty when the run finished; else why it did not: the TrainingDiverged message ("training diverged at
+  // step 17: task 1 ('task1') loss L_1 is inf"), or "not run: ...". A diverged run keeps its metrics rows
+  // from before the divergence only (never a non-finite number) and leaves the final_* fields empty.
+  std::string failed;
+  std::int64_t diverged_step = -1;  // the 0-based step that diverged, when known
 };
 
 // The paper's toy network: 4 ReLU-activated trunk layers of width `hidden` (the 4th is W, the last shared
@@ -68,8 +73,20 @@ struct ToyRunResult {
 std::shared_ptr<multitask::MultitaskModel> make_toy_model(std::int64_t in, std::int64_t hidden, std::int64_t out,
                                                           int tasks, std::uint64_t seed, Device device = cpu_device());
 
-// progress(done_steps, total_steps) is called now and then.
+// progress(done_steps, total_steps) is called now and then. A run that diverges (multitask::TrainingDiverged:
+// a non-finite loss, gradient norm, weight or test loss) is returned with `failed` set, not thrown.
 ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& config,
                      const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// Trains `methods` in order from the same data and initial network ("gradnorm-static" trains with the mean
+// weights of the "gradnorm" result before it; without a finished one it is reported "not run"). A method
+// that diverges is kept with `failed` set and the next one still runs, so the finished ones' results are
+// never lost. Stops after a run that a signal stopped (ToyRunResult::stopped: the last result). prepare(config)
+// is called before each run with config.method set (the app sets the checkpoint folder there) and returns
+// that run's progress callback (may be empty); done(result) after each. Other errors are thrown.
+using Progress = std::function<void(std::int64_t, std::int64_t)>;
+std::vector<ToyRunResult> run_methods(const ToyData& data, ToyRunConfig config, const std::vector<std::string>& methods,
+                                      const std::function<Progress(ToyRunConfig&)>& prepare = {},
+                                      const std::function<void(const ToyRunResult&)>& done = {});
 
 }  // namespace gn::toy

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <set>
 
 #include "apps/common/checkpoint.h"
@@ -163,30 +164,41 @@ int run(int argc, char** argv) {
                              {"alpha", fmt::format("{}", run.weighting.gradnorm.alpha)},
                              {"weight_lr", fmt::format("{}", run.weighting.gradnorm.lr)}};
   if (run.checkpoint_every > 0) app::install_stop_handlers();  // Ctrl-C: checkpoint, then exit
-  std::vector<toy::ToyRunResult> results;
-  for (const auto& method : methods) {
-    run.method = method;
-    if (method == "gradnorm-static") run.weighting.static_weights = results.front().mean_weights;
-    const std::filesystem::path ckpt_dir = std::filesystem::path(out_dir) / method / "checkpoints";
-    run.checkpoint_dir = run.checkpoint_every > 0 || resume ? ckpt_dir.string() : "";
-    gn::app::Progress bar(fmt::format("T={} {}", tasks, method));
-    results.push_back(toy::run_toy(toy_data, run, [&](std::int64_t done, std::int64_t total) {
-      if (!quiet) bar.update(done, total);
-    }));
+  std::unique_ptr<gn::app::Progress> bar;
+  const std::vector<toy::ToyRunResult> results = toy::run_methods(
+      toy_data, run, methods,
+      [&](toy::ToyRunConfig& c) -> toy::Progress {
+        const std::filesystem::path ckpt_dir = std::filesystem::path(out_dir) / c.method / "checkpoints";
+        c.checkpoint_dir = c.checkpoint_every > 0 || resume ? ckpt_dir.string() : "";
+        bar = std::make_unique<gn::app::Progress>(fmt::format("T={} {}", tasks, c.method));
+        return [&](std::int64_t done, std::int64_t total) {
+          if (!quiet) bar->update(done, total);
+        };
+      },
+      [&](const toy::ToyRunResult& r) {
+        bar.reset();
+        if (r.start_step > 0) fmt::print(stderr, "gradnorm-toy: {} resumed at step {}\n", r.method, r.start_step);
+        if (!r.failed.empty()) fmt::print(stderr, "gradnorm-toy: {}: {}\n", r.method, r.failed);
+      });
+  if (!results.empty() && results.back().stopped) {
     const toy::ToyRunResult& r = results.back();
-    if (r.start_step > 0) fmt::print(stderr, "gradnorm-toy: {} resumed at step {}\n", method, r.start_step);
-    if (r.stopped) {
-      fmt::print(stderr, "gradnorm-toy: stopped by signal {} during {}; {}\n", app::stop_signal(), method,
-                 r.last_checkpoint.empty() ? std::string("no checkpoint written")
-                                           : fmt::format("checkpoint {}: rerun with --resume", r.last_checkpoint));
-      return 128 + app::stop_signal();
-    }
+    fmt::print(stderr, "gradnorm-toy: stopped by signal {} during {}; {}\n", app::stop_signal(), r.method,
+               r.last_checkpoint.empty() ? std::string("no checkpoint written")
+                                         : fmt::format("checkpoint {}: rerun with --resume", r.last_checkpoint));
+    return 128 + app::stop_signal();
   }
   const toy::RunInfo info{tasks, sigmas, run.weighting.gradnorm.alpha, run.steps, seed, to_string(device), threads};
-  toy::write_outputs(out_dir, info, results);
+  const std::string run_id = toy::write_outputs(out_dir, info, results);
   fmt::print("{}", toy::result_table(info, results));
-  fmt::print("wrote {}/metrics.csv and {}/<method>/summary.json\n", out_dir, out_dir);
-  return 0;
+  fmt::print("wrote {}/metrics.csv, {}/<method>/summary.json and {}/run.json (run {})\n", out_dir, out_dir, out_dir,
+             run_id);
+  int failed = 0;
+  for (const auto& r : results)
+    if (!r.failed.empty()) {
+      fmt::print(stderr, "gradnorm-toy: error: {}: {}\n", r.method, r.failed);
+      ++failed;
+    }
+  return failed > 0 ? 3 : 0;  // 3: some method diverged (its finished rows and the others' results are written)
 }
 
 }  // namespace

@@ -11,7 +11,11 @@ Reads RUN_DIR/metrics.csv, with header
 method; sigmas and alpha label the plot). Left panel: w_i(t) of the gradnorm
 run; right panel: task-normalised test loss sum_i L_i(t)/L_i(0) per method.
 Exits with status 2 and a one-line message when metrics.csv is missing or
-malformed.
+malformed, or when the folder does not hold one complete output set: the
+app writes RUN_DIR/run.json last (run id, and every file with its size and
+64-bit FNV-1a checksum); without it (an interrupted or older run), or when a
+listed file differs from it, or a summary.json carries another run's id or is
+not listed, the files may come from different runs and nothing is drawn.
 """
 
 import argparse
@@ -89,6 +93,54 @@ def read_metrics(path):
         for key in run:
             run[key] = [run[key][k] for k in order]
     return tasks, runs
+
+
+def fnv1a64_hex(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def check_run_set(run_dir):
+    """Refuses (InputError) a folder that is not one complete output set."""
+    manifest_path = os.path.join(run_dir, "run.json")
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        run_id = str(manifest["run_id"])
+        files = {str(e["path"]): e for e in manifest["files"]}
+    except OSError as e:
+        raise InputError(
+            f"cannot read {manifest_path}: {e.strerror}: the run was interrupted "
+            "(or written by an older gradnorm-toy) and its files may mix runs; "
+            "rerun gradnorm-toy") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{manifest_path}: malformed manifest: {e}") from None
+    if "metrics.csv" not in files:
+        raise InputError(f"{manifest_path}: does not list metrics.csv")
+    for rel, e in files.items():
+        path = os.path.join(run_dir, rel)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise InputError(f"cannot read {path} (listed in run.json of run "
+                             f"{run_id}): {err.strerror}") from None
+        if len(data) != e.get("bytes") or fnv1a64_hex(data) != e.get("fnv1a64"):
+            raise InputError(f"{path} is not the file run {run_id} wrote "
+                             "(size or checksum differs from run.json)")
+    for path in sorted(glob.glob(os.path.join(run_dir, "*", "summary.json"))):
+        rel = os.path.relpath(path, run_dir).replace(os.sep, "/")
+        try:
+            with open(path) as f:
+                other = json.load(f).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            other = None
+        if other != run_id or rel not in files:
+            raise InputError(f"{path} belongs to run {other}, not to run "
+                             f"{run_id} of run.json: the folder mixes runs")
+    return run_id
 
 
 def read_summaries(run_dir):
@@ -193,6 +245,7 @@ def main():
     out = args.out or os.path.join(args.run_dir, "figure2.png")
 
     try:
+        check_run_set(args.run_dir)
         tasks, runs = read_metrics(os.path.join(args.run_dir, "metrics.csv"))
     except InputError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -3,16 +3,30 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "apps/common/writers.h"
+#include "core/error.h"
 
 namespace gn::toy {
 
 namespace fs = std::filesystem;
 
-void write_outputs(const std::string& dir, const RunInfo& info, const std::vector<ToyRunResult>& results) {
-  fs::create_directories(dir);
+const std::vector<std::string>& output_names() {
+  static const std::vector<std::string> names{"run.json", "metrics.csv", "*/summary.json", "figure2.png"};
+  return names;
+}
+
+std::string write_outputs(const std::string& dir, const RunInfo& info, const std::vector<ToyRunResult>& results,
+                          std::string run_id) {
+  if (run_id.empty()) run_id = app::make_run_id();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) GN_FAIL("cannot create the output directory {}: {}", dir, ec.message());
+  app::remove_outputs(dir, output_names());
+  app::OutputSet out(dir, run_id);
   std::vector<std::string> columns{"method", "step", "test_loss_ratio_sum"};
   for (const char* col : {"w", "train_loss", "test_loss", "grad_norm"})
     for (auto& name : app::task_columns(col, info.tasks)) columns.push_back(std::move(name));
@@ -21,10 +35,11 @@ void write_outputs(const std::string& dir, const RunInfo& info, const std::vecto
     for (const auto& row : r.rows)
       csv.add_row(r.method, row.step,
                   {{&row.test_loss_ratio_sum, 1}, row.weights, row.train_losses, row.test_losses, row.grad_norms});
-  csv.write(fs::path(dir) / "metrics.csv");
+  out.write("metrics.csv", csv.text());
 
   for (const auto& r : results) {
     nlohmann::ordered_json j;
+    j["run_id"] = run_id;
     j["method"] = r.method;
     j["tasks"] = info.tasks;
     j["sigmas"] = info.sigmas;
@@ -33,15 +48,26 @@ void write_outputs(const std::string& dir, const RunInfo& info, const std::vecto
     j["seed"] = info.seed;
     j["device"] = info.device;
     j["threads"] = info.threads;
-    j["final_weights"] = r.final_weights;
-    j["mean_weights"] = r.mean_weights;
-    j["initial_test_losses"] = r.initial_test_losses;
-    j["final_test_losses"] = r.final_test_losses;
-    j["test_loss_ratio_sum"] = r.test_loss_ratio_sum;
-    j["step_ms_median"] = r.step_ms_median;
-    fs::create_directories(fs::path(dir) / r.method);
-    app::write_json(fs::path(dir) / r.method / "summary.json", j);
+    j["status"] = r.failed.empty() ? std::string("finished") : r.failed;
+    if (r.failed.empty()) {
+      j["final_weights"] = r.final_weights;
+      j["mean_weights"] = r.mean_weights;
+      j["initial_test_losses"] = r.initial_test_losses;
+      j["final_test_losses"] = r.final_test_losses;
+      j["test_loss_ratio_sum"] = r.test_loss_ratio_sum;
+      j["step_ms_median"] = r.step_ms_median;
+    } else {  // numbers only where they are finite: no NaN (JSON null) for a diverged run
+      if (r.diverged_step >= 0) j["diverged_step"] = r.diverged_step;
+      if (!r.initial_test_losses.empty() &&
+          std::ranges::all_of(r.initial_test_losses, [](double v) { return std::isfinite(v); }))
+        j["initial_test_losses"] = r.initial_test_losses;
+    }
+    fs::create_directories(fs::path(dir) / r.method, ec);
+    if (ec) GN_FAIL("cannot create {}: {}", (fs::path(dir) / r.method).string(), ec.message());
+    out.write_json(fs::path(r.method) / "summary.json", j);
   }
+  out.finish();
+  return run_id;
 }
 
 std::string result_table(const RunInfo& info, const std::vector<ToyRunResult>& results) {
@@ -49,8 +75,11 @@ std::string result_table(const RunInfo& info, const std::vector<ToyRunResult>& r
       fmt::format("T = {}, sigmas = {}, alpha = {}, {} steps\n", info.tasks, info.sigmas, info.alpha, info.steps);
   out += fmt::format("{:<16} {:>14} {:>10}  {}\n", "method", "test ratio sum", "step ms", "final w (mean w)");
   for (const auto& r : results)
-    out += fmt::format("{:<16} {:>14.4f} {:>10.3f}  {::.3f} ({::.3f})\n", r.method, r.test_loss_ratio_sum,
-                       r.step_ms_median, r.final_weights, r.mean_weights);
+    if (!r.failed.empty())
+      out += fmt::format("{:<16} {}\n", r.method, r.failed);
+    else
+      out += fmt::format("{:<16} {:>14.4f} {:>10.3f}  {::.3f} ({::.3f})\n", r.method, r.test_loss_ratio_sum,
+                         r.step_ms_median, r.final_weights, r.mean_weights);
   return out;
 }
 

@@ -17,8 +17,14 @@ struct RunInfo {  // the settings every summary.json repeats
   int threads;
 };
 
-// Writes DIR/metrics.csv and DIR/<method>/summary.json for every result, each atomically (apps/common/writers.h).
-void write_outputs(const std::string& dir, const RunInfo& info, const std::vector<ToyRunResult>& results);
+// The files of DIR this app writes (and removes, from an earlier run, before writing a new set).
+const std::vector<std::string>& output_names();  // metrics.csv, */summary.json, run.json, figure2.png
+// Writes one output set (apps/common/writers.h OutputSet): first removes the earlier run's output_names()
+// from DIR (nothing else), then DIR/metrics.csv and DIR/<method>/summary.json (with "run_id" and "status")
+// for every result, each atomically, and DIR/run.json last (the run id and every file's size and checksum).
+// A run id is made when none is given; returns it.
+std::string write_outputs(const std::string& dir, const RunInfo& info, const std::vector<ToyRunResult>& results,
+                          std::string run_id = "");
 // The table printed at the end: method, test loss-ratio sum, final and mean weights, median step ms.
 std::string result_table(const RunInfo& info, const std::vector<ToyRunResult>& results);
 

@@ -1,6 +1,7 @@
 #include "kernels/cpu/weighted_loss.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace gn::cpu {
@@ -63,6 +64,30 @@ void multitask_mse_float64(int num_tasks, std::int64_t n, const T* const* preds,
   }
 }
 
+template <class W>
+void record_nonfinite(int num_tasks, const double* losses, const double* sq_norms, const W* weights, std::int64_t step,
+                      std::int64_t* record) {
+  if (record[0] != 0) return;  // the first divergence is kept
+  auto check = [&](auto v, int task, std::int64_t quantity) {
+    if (std::isfinite(v)) return false;
+    record[0] = step + 1;
+    record[1] = task;
+    record[2] = quantity;
+    record[3] = std::isnan(v) ? kDivergedNaN : (v > 0 ? kDivergedPosInf : kDivergedNegInf);
+    return true;
+  };
+  for (int t = 0; t < num_tasks; ++t)
+    if (check(losses[t], t, kDivergedLoss)) return;
+  if (sq_norms != nullptr)
+    for (int t = 0; t < num_tasks; ++t)
+      if (check(sq_norms[t], t, kDivergedNorm)) return;
+  if (weights != nullptr)
+    for (int t = 0; t < num_tasks; ++t)
+      if (check(weights[t], t, kDivergedWeight)) return;
+}
+
+template void record_nonfinite<float>(int, const double*, const double*, const float*, std::int64_t, std::int64_t*);
+template void record_nonfinite<double>(int, const double*, const double*, const double*, std::int64_t, std::int64_t*);
 template void multitask_mse_float64<float>(int, std::int64_t, const float* const*, const float* const*, const float*,
                                            double*, double* const*);
 template void multitask_mse_float64<double>(int, std::int64_t, const double* const*, const double* const*,

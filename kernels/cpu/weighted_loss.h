@@ -26,4 +26,15 @@ template <class T>
 void multitask_mse_float64(int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets, const T* w,
                            double* losses, double* const* grads);
 
+// Divergence record: the first step at which a loss, a squared gradient norm or a weight is not finite.
+// record (4 int64): [0] step + 1 (0: nothing recorded yet), [1] task, [2] quantity (kDivergedLoss,
+// kDivergedNorm, kDivergedWeight), [3] value (kDivergedNaN, kDivergedPosInf, kDivergedNegInf). Once set it is
+// never overwritten, so a device-side record can be read at the next sync point and still name the first
+// step. Checks, in this order, losses[0..T), sq_norms[0..T) (when not null), weights[0..T) (when not null).
+inline constexpr std::int64_t kDivergedLoss = 0, kDivergedNorm = 1, kDivergedWeight = 2;
+inline constexpr std::int64_t kDivergedNaN = 0, kDivergedPosInf = 1, kDivergedNegInf = 2;
+template <class W>
+void record_nonfinite(int num_tasks, const double* losses, const double* sq_norms, const W* weights, std::int64_t step,
+                      std::int64_t* record);
+
 }  // namespace gn::cpu

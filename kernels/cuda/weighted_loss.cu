@@ -372,12 +372,49 @@ void multitask_mse(int num_tasks, std::int64_t n, const T* const* preds, const T
   multitask_mse_variant(kMultitaskMseDefaultVariant, num_tasks, n, preds, targets, w, losses, grads, s);
 }
 
-#define GN_INSTANTIATE(T)                                                                                             \
-  template void combine_task_blocks<T>(std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream);              \
-  template void combine_task_blocks_variant<T>(int, std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream); \
-  template void multitask_mse<T>(int, std::int64_t, const T* const*, const T* const*, const T*, double*, T* const*,   \
-                                 Stream);                                                                             \
-  template void multitask_mse_variant<T>(int, int, std::int64_t, const T* const*, const T* const*, const T*, double*, \
+namespace {
+template <class V>
+__device__ bool record_if_nonfinite(V v, int task, long long quantity, long long step, long long* record) {
+  if (isfinite(v)) return false;
+  record[0] = step + 1;
+  record[1] = task;
+  record[2] = quantity;
+  record[3] = isnan(v) ? 0 : (v > 0 ? 1 : 2);  // kDivergedNaN, kDivergedPosInf, kDivergedNegInf
+  return true;
+}
+
+template <class W>
+__global__ void record_nonfinite_kernel(int num_tasks, const double* losses, const double* sq_norms, const W* weights,
+                                        long long step, long long* record) {
+  if (record[0] != 0) return;
+  for (int t = 0; t < num_tasks; ++t)
+    if (record_if_nonfinite(losses[t], t, 0, step, record)) return;
+  if (sq_norms != nullptr)
+    for (int t = 0; t < num_tasks; ++t)
+      if (record_if_nonfinite(sq_norms[t], t, 1, step, record)) return;
+  if (weights != nullptr)
+    for (int t = 0; t < num_tasks; ++t)
+      if (record_if_nonfinite(weights[t], t, 2, step, record)) return;
+}
+}  // namespace
+
+template <class W>
+void record_nonfinite(int num_tasks, const double* losses, const double* sq_norms, const W* weights, std::int64_t step,
+                      std::int64_t* record, Stream s) {
+  GN_CHECK(num_tasks >= 1 && losses != nullptr && record != nullptr, "record_nonfinite: bad arguments");
+  static_assert(sizeof(long long) == sizeof(std::int64_t));
+  record_nonfinite_kernel<W><<<1, 1, 0, s>>>(num_tasks, losses, sq_norms, weights, static_cast<long long>(step),
+                                             reinterpret_cast<long long*>(record));
+  GN_CUDA_CHECK_LAUNCH();
+}
+
+#define GN_INSTANTIATE(T)                                                                                              \
+  template void record_nonfinite<T>(int, const double*, const double*, const T*, std::int64_t, std::int64_t*, Stream); \
+  template void combine_task_blocks<T>(std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream);               \
+  template void combine_task_blocks_variant<T>(int, std::int64_t, int, std::int64_t, const T*, const T*, T*, Stream);  \
+  template void multitask_mse<T>(int, std::int64_t, const T* const*, const T* const*, const T*, double*, T* const*,    \
+                                 Stream);                                                                              \
+  template void multitask_mse_variant<T>(int, int, std::int64_t, const T* const*, const T* const*, const T*, double*,  \
                                          T* const*, Stream);
 GN_INSTANTIATE(float)
 GN_INSTANTIATE(double)

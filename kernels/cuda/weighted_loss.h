@@ -45,4 +45,11 @@ template <class T>
 void multitask_mse_variant(int variant, int num_tasks, std::int64_t n, const T* const* preds, const T* const* targets,
                            const T* w, double* losses, T* const* grads, Stream s);
 
+// The divergence record of kernels/cpu/weighted_loss.h (record_nonfinite) on the device: one tiny
+// single-thread kernel over the T values, no host sync; record is 4 device int64, read at the caller's
+// next sync point. sq_norms and weights may be null.
+template <class W>
+void record_nonfinite(int num_tasks, const double* losses, const double* sq_norms, const W* weights, std::int64_t step,
+                      std::int64_t* record, Stream s);
+
 }  // namespace gn::cuda

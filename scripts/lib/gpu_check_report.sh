@@ -53,6 +53,33 @@ run_logged() {  # <seconds> <logfile> <cmd...>
   return "$rc"
 }
 
+# conv2d at batch 24 on this GPU, gradnorm (bench_conv_cuda.json) against PyTorch (conv_torch_cuda.json),
+# both through cuDNN: one markdown table when both files are there (nothing otherwise).
+conv_table() {
+  [[ -s $work/bench_conv_cuda.json && -s $work/conv_torch_cuda.json ]] || return 0
+  "${py:-python3}" - "$work/bench_conv_cuda.json" "$work/conv_torch_cuda.json" 2>/dev/null <<'PY' || true
+import json, sys
+gn = {b["name"].replace("/real_time", ""): b for b in json.load(open(sys.argv[1]))["benchmarks"]
+      if not b.get("error_occurred") and b.get("run_type", "iteration") == "iteration"}
+th = json.load(open(sys.argv[2]))
+rows = {}
+for r in th["rows"]:
+    rows.setdefault(r["name"], {})[r.get("deterministic", False)] = r["ms"]
+print("conv2d, batch 24, float32 (ms per call; PyTorch with cudnn.benchmark off, TF32 off):\n")
+print("| case | gradnorm ms | GFLOP/s | torch ms (deterministic) | torch ms (default) | gradnorm / torch det. |")
+print("|---|---|---|---|---|---|")
+for name, t in rows.items():
+    g = gn.get(name)
+    gms = g["real_time"] if g else None  # Unit(kMillisecond)
+    det, nondet = t.get(True), t.get(False)
+    f = lambda v: f"{v:.3f}" if v is not None else "-"
+    ratio = f"{gms / det:.2f}x" if gms and det else "-"
+    rate = "%.0f" % g["GFLOPs"] if g else "-"  # a rate counter: already GFLOP per second
+    print(f"| {name} | {f(gms)} | {rate} | {f(det)} | {f(nondet)} | {ratio} |")
+print()
+PY
+}
+
 write_summary() {
   local i
   {
@@ -97,6 +124,7 @@ write_summary() {
     if ((${#bench_files[@]})); then
       printf -- '- %s\n' "${bench_files[@]}"
       echo
+      conv_table
       echo "Numbers worth keeping go to benchmarks/RESULTS.md with the machine above and the command."
     else
       echo "none run"

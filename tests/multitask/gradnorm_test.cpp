@@ -148,6 +148,8 @@ TEST(InitialLoss, Parsing) {
   EXPECT_THROW(multitask::InitialLoss::parse("mean-of-first:0"), Error);
   EXPECT_THROW(multitask::InitialLoss::parse("given:1,x"), Error);
   EXPECT_THROW(multitask::InitialLoss::parse("given:0"), Error);
+  EXPECT_THROW(multitask::InitialLoss::parse("given:"), Error);    // found by fuzz/initial_loss.cpp
+  EXPECT_THROW(multitask::InitialLoss::parse("given:1,"), Error);  // a trailing empty value
   EXPECT_THROW(multitask::InitialLoss::parse("bogus"), Error);
 }
 

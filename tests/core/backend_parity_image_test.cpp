@@ -84,6 +84,22 @@ TEST_P(BackendParityImage, BatchNorm) {
           .magnitude(batch_norm_terms));
 }
 
+// The derived batch-norm tolerance is not vacuous: float32 batch norm passes it, and a float64 result off by
+// 1e-4 of its terms' magnitude fails it.
+TEST(BackendParityImageTolerance, BatchNormMagnitudesAcceptRoundingAndCatchErrors) {
+  gn::Generator gen(3);
+  const TensorList in{signed_input({4, 3, 5, 5}, gen), signed_input({3}, gen), signed_input({3}, gen)};
+  const Tensor ref = gn::batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], true);
+  TensorList in32;
+  for (const Tensor& t : in) in32.push_back(t.to(gn::DType::Float32));
+  const Tensor got = gn::batch_norm(in32[0], Tensor(), Tensor(), in32[1], in32[2], true);
+  const std::vector<double> m = batch_norm_terms(in, Tensor::ones(ref.shape(), gn::DType::Float64)).out.to_vector();
+  EXPECT_TRUE(gn_parity::parity_close("float32", got.to_vector(), ref.to_vector(), m, 100));
+  std::vector<double> off = ref.to_vector();
+  off[17] += 1e-4 * m[17];
+  EXPECT_FALSE(gn_parity::parity_close("off by 1e-4 M", off, ref.to_vector(), m, 100));
+}
+
 TEST_P(BackendParityImage, PoolUnpoolUpsample) {
   const OpFn pool = [](const TensorList& x) { return gn::max_pool2d(x[0], 2, 2); };
   run(Case("max_pool2d (2,3,7,6) 2x2 stride 2", {signed_input({2, 3, 7, 6}, gen_)}, pool));

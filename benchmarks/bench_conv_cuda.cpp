@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/conv_cases.h"
 #include "core/autograd.h"
 #include "core/device.h"
 #include "core/ops.h"
@@ -24,13 +25,11 @@ namespace {
 
 using namespace gn;
 
-struct Case {
-  std::int64_t channels, size;
-};
+using Case = bench::ConvCase;
+using bench::kConvCases;
 constexpr std::int64_t kBatch = 24;
-const Case kCases[] = {{64, 160}, {128, 80}, {256, 40}, {512, 20}};
 
-double forward_flops(const Case& c) { return 2.0 * kBatch * c.channels * c.channels * 9 * c.size * c.size; }
+double forward_flops(const Case& c) { return bench::conv_forward_flops(c, kBatch); }
 
 void run(benchmark::State& state, const Case& c, bool with_backward) {
   if (!cuda_available()) {
@@ -76,7 +75,7 @@ void run(benchmark::State& state, const Case& c, bool with_backward) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const Case& c : kCases) {
+  for (const Case& c : kConvCases) {
     const std::string name = std::to_string(c.channels) + "x" + std::to_string(c.size);
     benchmark::RegisterBenchmark(("conv2d_fwd/" + name).c_str(), [c](benchmark::State& s) { run(s, c, false); })
         ->Unit(benchmark::kMillisecond)

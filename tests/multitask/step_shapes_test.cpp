@@ -2,6 +2,9 @@
 // W a test layer (a Linear whose output is viewed as C channels of 2x2 pixels), and W an nn::Conv2d.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+
 #include "core/ops.h"
 #include "model_fixture.h"
 #include "multitask/naive_step.h"
@@ -52,28 +55,25 @@ std::shared_ptr<multitask::MultitaskModel> image_model(std::uint64_t seed) {
   return std::make_shared<multitask::MultitaskModel>(trunk, shared, heads);
 }
 
-class ImageShapedZ : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(ImageShapedZ, FastStepEqualsNaive) {
-  const TinyProblem p;
-  auto fast_model = image_model(9), naive_model = image_model(9);
+// Steps a fast and a naive copy of the same model on the same batches with `method` and checks, every
+// step, losses, weights, norms and parameters agree to 1e-10 (float64). make_batch(t) gives x and targets.
+using ModelFn = std::shared_ptr<multitask::MultitaskModel> (*)(std::uint64_t);
+void expect_fast_equals_naive(ModelFn make_model, const std::function<TinyBatch(int)>& make_batch,
+                              const std::string& method, int steps) {
+  auto fast_model = make_model(9), naive_model = make_model(9);
+  const int T = fast_model->num_tasks();
   multitask::WeightingConfig cfg;
   cfg.gradnorm.alpha = 1.5;
   cfg.gradnorm.optimizer = "sgd";
   cfg.gradnorm.lr = 0.05;
   cfg.static_weights = {0.5, 1.0, 1.5};
-  auto fast_w = multitask::make_weighting(GetParam(), p.tasks, cfg),
-       naive_w = multitask::make_weighting(GetParam(), p.tasks, cfg);
+  auto fast_w = multitask::make_weighting(method, T, cfg), naive_w = multitask::make_weighting(method, T, cfg);
   nn::SGD fast_opt(fast_model->parameters(), 0.05, 0.9), naive_opt(naive_model->parameters(), 0.05, 0.9);
   multitask::MultitaskStep stepper(*fast_model, *fast_w, fast_opt);
-  for (int t = 0; t < 4; ++t) {
-    Generator gen(300 + t);
-    const Tensor x = Tensor::randn({p.batch, p.in}, gen, 0, 1, DType::Float64);
-    std::vector<Tensor> y;
-    for (int i = 0; i < p.tasks; ++i)
-      y.push_back(Tensor::randn({p.batch, kC, kH, kW}, gen, 0, 1.0 + i, DType::Float64));
-    const auto fast = stepper.step(x, y);
-    const auto naive = multitask::naive_step(*naive_model, *naive_w, naive_opt, x, y, t);
+  for (int t = 0; t < steps; ++t) {
+    const TinyBatch b = make_batch(t);
+    const auto fast = stepper.step(b.x, b.y);
+    const auto naive = multitask::naive_step(*naive_model, *naive_w, naive_opt, b.x, b.y, t);
     constexpr double kTol = 1e-10;
     for (std::size_t i = 0; i < naive.losses.size(); ++i) {
       EXPECT_NEAR(fast.losses[i], naive.losses[i], kTol * (1 + naive.losses[i]));
@@ -84,6 +84,22 @@ TEST_P(ImageShapedZ, FastStepEqualsNaive) {
       EXPECT_NEAR(fast.weighted_norms[i], naive.weighted_norms[i], kTol * (1 + naive.weighted_norms[i]));
     EXPECT_LT(max_abs_diff(fast_model->parameters(), naive_model->parameters()), kTol) << "step " << t;
   }
+}
+
+class ImageShapedZ : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ImageShapedZ, FastStepEqualsNaive) {
+  const TinyProblem p;
+  expect_fast_equals_naive(
+      image_model,
+      [&](int t) {
+        Generator gen(300 + t);
+        TinyBatch b{Tensor::randn({p.batch, p.in}, gen, 0, 1, DType::Float64), {}};
+        for (int i = 0; i < p.tasks; ++i)
+          b.y.push_back(Tensor::randn({p.batch, kC, kH, kW}, gen, 0, 1.0 + i, DType::Float64));
+        return b;
+      },
+      GetParam(), 4);
 }
 
 // A convolutional W (nn::Conv2d): all T per-task filter gradients from ONE backward-filter call over the T
@@ -108,32 +124,15 @@ std::shared_ptr<multitask::MultitaskModel> conv_model(std::uint64_t seed) {
 class ConvW : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ConvW, FastStepEqualsNaive) {
-  auto fast_model = conv_model(11), naive_model = conv_model(11);
-  multitask::WeightingConfig cfg;
-  cfg.gradnorm.alpha = 1.5;
-  cfg.gradnorm.optimizer = "sgd";
-  cfg.gradnorm.lr = 0.05;
-  cfg.static_weights = {0.5, 1.0, 1.5};
-  auto fast_w = multitask::make_weighting(GetParam(), 3, cfg), naive_w = multitask::make_weighting(GetParam(), 3, cfg);
-  nn::SGD fast_opt(fast_model->parameters(), 0.05, 0.9), naive_opt(naive_model->parameters(), 0.05, 0.9);
-  multitask::MultitaskStep stepper(*fast_model, *fast_w, fast_opt);
-  for (int t = 0; t < 3; ++t) {
-    Generator gen(400 + t);
-    const Tensor x = Tensor::randn({2, 2, 7, 5}, gen, 0, 1, DType::Float64);  // odd sizes, stride 2: 4x3 outputs
-    std::vector<Tensor> y;
-    for (int i = 0; i < 3; ++i) y.push_back(Tensor::randn({2, 2, 4, 3}, gen, 0, 1.0 + 3 * i, DType::Float64));
-    const auto fast = stepper.step(x, y);
-    const auto naive = multitask::naive_step(*naive_model, *naive_w, naive_opt, x, y, t);
-    constexpr double kTol = 1e-10;
-    for (std::size_t i = 0; i < naive.losses.size(); ++i) {
-      EXPECT_NEAR(fast.losses[i], naive.losses[i], kTol * (1 + naive.losses[i]));
-      EXPECT_NEAR(fast.next_weights[i], naive.next_weights[i], kTol);
-    }
-    ASSERT_EQ(fast.weighted_norms.size(), naive.weighted_norms.size());
-    for (std::size_t i = 0; i < naive.weighted_norms.size(); ++i)
-      EXPECT_NEAR(fast.weighted_norms[i], naive.weighted_norms[i], kTol * (1 + naive.weighted_norms[i]));
-    EXPECT_LT(max_abs_diff(fast_model->parameters(), naive_model->parameters()), kTol) << "step " << t;
-  }
+  expect_fast_equals_naive(
+      conv_model,
+      [](int t) {
+        Generator gen(400 + t);
+        TinyBatch b{Tensor::randn({2, 2, 7, 5}, gen, 0, 1, DType::Float64), {}};  // odd sizes, stride 2: 4x3 out
+        for (int i = 0; i < 3; ++i) b.y.push_back(Tensor::randn({2, 2, 4, 3}, gen, 0, 1.0 + 3 * i, DType::Float64));
+        return b;
+      },
+      GetParam(), 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryMethod, ConvW, ::testing::Values("equal", "static", "gradnorm", "uncertainty"),

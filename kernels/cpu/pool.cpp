@@ -181,6 +181,23 @@ void upsample_bilinear2d_backward(std::int64_t planes, std::int64_t H, std::int6
 
 // ---- batch norm ---------------------------------------------------------------------------------------
 
+namespace {
+// Channel c of y = (x - mean) invstd weight + bias, as one scale and shift per channel (both modes).
+template <class T>
+void normalize_channel(std::int64_t N, std::int64_t C, std::int64_t HW, std::int64_t c, const T* x, const T* weight,
+                       const T* bias, double mean, double invstd, T* y) {
+  const double w = weight != nullptr ? static_cast<double>(weight[c]) : 1.0;
+  const double b = bias != nullptr ? static_cast<double>(bias[c]) : 0.0;
+  const T scale = static_cast<T>(w * invstd);
+  const T shift = static_cast<T>(b - mean * w * invstd);
+  for (std::int64_t n = 0; n < N; ++n) {
+    const T* xp = x + (n * C + c) * HW;
+    T* yp = y + (n * C + c) * HW;
+    for (std::int64_t i = 0; i < HW; ++i) yp[i] = xp[i] * scale + shift;
+  }
+}
+}  // namespace
+
 template <class T>
 void batch_norm_forward_train(std::int64_t N, std::int64_t C, std::int64_t HW, const T* x, const T* weight,
                               const T* bias, double eps, double momentum, T* running_mean, T* running_var, T* y,
@@ -211,15 +228,7 @@ void batch_norm_forward_train(std::int64_t N, std::int64_t C, std::int64_t HW, c
       const double unbiased = M > 1 ? sq / static_cast<double>(M - 1) : var;
       running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) + momentum * unbiased);
     }
-    const double w = weight != nullptr ? static_cast<double>(weight[c]) : 1.0;
-    const double b = bias != nullptr ? static_cast<double>(bias[c]) : 0.0;
-    const T scale = static_cast<T>(w * invstd);
-    const T shift = static_cast<T>(b - mean * w * invstd);
-    for (std::int64_t n = 0; n < N; ++n) {
-      const T* xp = x + (n * C + c) * HW;
-      T* yp = y + (n * C + c) * HW;
-      for (std::int64_t i = 0; i < HW; ++i) yp[i] = xp[i] * scale + shift;
-    }
+    normalize_channel(N, C, HW, c, x, weight, bias, mean, invstd, y);
   });
 }
 
@@ -232,15 +241,7 @@ void batch_norm_forward_eval(std::int64_t N, std::int64_t C, std::int64_t HW, co
     const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
     save_mean[c] = running_mean[c];
     save_invstd[c] = static_cast<T>(invstd);
-    const double w = weight != nullptr ? static_cast<double>(weight[c]) : 1.0;
-    const double b = bias != nullptr ? static_cast<double>(bias[c]) : 0.0;
-    const T scale = static_cast<T>(w * invstd);
-    const T shift = static_cast<T>(b - mean * w * invstd);
-    for (std::int64_t n = 0; n < N; ++n) {
-      const T* xp = x + (n * C + c) * HW;
-      T* yp = y + (n * C + c) * HW;
-      for (std::int64_t i = 0; i < HW; ++i) yp[i] = xp[i] * scale + shift;
-    }
+    normalize_channel(N, C, HW, c, x, weight, bias, mean, invstd, y);
   });
 }
 

@@ -5,10 +5,8 @@
 // Compare with benchmarks/toy_step_torch.py (same model in PyTorch) run right after, on the same machine.
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
-
 #include "apps/toy/experiment.h"
+#include "benchmarks/paired.h"
 #include "core/rng.h"
 #include "kernels/cpu/threads.h"
 #include "multitask/step.h"
@@ -38,8 +36,7 @@ void BM_ToyStep(benchmark::State& state, const char* method) {
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-// Equal and GradNorm steps interleaved one by one in the same loop, so slow drifts of this shared
-// machine hit both alike; reports each one's median and the median of the per-pair ratios.
+// Equal and GradNorm steps interleaved one by one in the same loop (benchmarks/paired.h).
 void BM_ToyStepPaired(benchmark::State& state) {
   const int T = static_cast<int>(state.range(0));
   cpu::set_num_threads(1);
@@ -69,24 +66,9 @@ void BM_ToyStepPaired(benchmark::State& state) {
     equal.step->step(x, y);
     gradnorm.step->step(x, y);
   }
-  std::vector<double> e_ms, g_ms, ratio;
-  auto timed = [&](Run& r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(r.step->step(x, y));
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  };
-  for (auto _ : state) {
-    e_ms.push_back(timed(equal));
-    g_ms.push_back(timed(gradnorm));
-    ratio.push_back(g_ms.back() / e_ms.back());
-  }
-  auto median = [](std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-  };
-  state.counters["equal_ms"] = median(e_ms);
-  state.counters["gradnorm_ms"] = median(g_ms);
-  state.counters["gradnorm_over_equal"] = median(ratio);
+  bench::run_paired(
+      state, "equal", [&] { benchmark::DoNotOptimize(equal.step->step(x, y)); }, "gradnorm",
+      [&] { benchmark::DoNotOptimize(gradnorm.step->step(x, y)); });
 }
 BENCHMARK(BM_ToyStepPaired)->Arg(2)->Arg(10)->ArgName("T")->Iterations(3000)->Unit(benchmark::kMillisecond);
 

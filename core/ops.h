@@ -72,9 +72,12 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target);
 // over the positions whose label != ignore_index (0 if every position is ignored). Labels outside
 // [0, C) other than ignore_index are an error.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, std::int64_t ignore_index = -100);
+// Masked depth losses and the surface-normal cosine loss (same empty-input rule): core/ops_dense_loss.h.
 
 }  // namespace gn
 
 // Image ops (NCHW), one header per family.
 #include "core/ops_conv.h"  // IWYU pragma: export
 #include "core/ops_pool.h"  // IWYU pragma: export
+// Dense-prediction losses (depth, surface normals) and the resolution rule.
+#include "core/ops_dense_loss.h"  // IWYU pragma: export

@@ -11,14 +11,23 @@
 //      initial_loss_steps = 0: L_i(0) is given and never changes.
 //   3. Ltilde_i = L_i / L_i(0), r_i = Ltilde_i / mean(Ltilde), target_i = mean(G) r_i^alpha,
 //      Lgrad = sum |G_i - target_i|, dLgrad/dw_i = sign(G_i - target_i) G_i / w_i (sign(0) = 0).
-//   4. One step of the weights' optimizer: Adam (weight decay 0, `update` is its 1-based count) or plain
-//      SGD (w -= lr dLgrad/dw); a non-finite stepped weight: status 2.
-//   5. w_i <- max(w_i, min_weight), then w_i <- w_i T / sum_j w_j.
-// A failed update (status != 0) commits nothing: w, L_i(0), the loss sum and Adam's moments are left as
-// they were; the outputs it got to are written. A failure is sticky: while *status != 0 an update returns
-// at once, so a host that reads status only now and then (CUDA, on logging steps) still sees the first
-// failure, and a failed update inside the L_i(0) window cannot skew the mean. Sums run in task order, so
-// both backends agree to the last bits of pow and fused multiply-adds.
+//   4. The gradient of the optimised parameter p (GradNormParam), then one step of the weights' optimizer
+//      on p: Adam (weight decay 0, `update` is its 1-based count) or plain SGD (p -= lr dLgrad/dp):
+//        Linear:  p = w,  dLgrad/dp_i = dLgrad/dw_i
+//        Log:     p = s = log w,  dLgrad/ds_i = w_i dLgrad/dw_i
+//        Softmax: p = s, w = T softmax(s),  dLgrad/ds_j = w_j dLgrad/dw_j - (w_j / T) sum_i w_i dLgrad/dw_i
+//      A non-finite stepped parameter: status 2.
+//   5. p -> w:
+//        Linear:  w_i <- max(w_i, min_weight) (each raise counts one floor hit), then w_i <- w_i T / sum_j w_j.
+//        Log:     e_i = exp(s_i - max_j s_j), w_i = e_i T / sum_j e_j, then s_i <- log w_i.
+//        Softmax: the same w; s is kept as stepped (softmax is shift-invariant).
+//      Log and Softmax need no floor: w > 0 by construction (a weight that underflows to 0, s_i - max s
+//      below about -745, is reported as status 2). Their floor_hits never change.
+// A failed update (status != 0) commits nothing: w, L_i(0), the loss sum, Adam's moments, s and the floor
+// count are left as they were; the outputs it got to are written. A failure is sticky: while *status != 0
+// an update returns at once, so a host that reads status only now and then (CUDA, on logging steps) still
+// sees the first failure, and a failed update inside the L_i(0) window cannot skew the mean. Sums run in
+// task order, so both backends agree to the last bits of pow, exp, log and fused multiply-adds.
 // `update` is an argument, not device state: a CUDA graph that captured one update would replay that
 // update's count (not a concern today: nothing captures graphs yet).
 #include <cstdint>
@@ -34,12 +43,16 @@ enum GradNormStatus : std::int64_t {
 
 enum class GradNormOptimizer : int { Adam, Sgd };
 
+// What the weights' optimizer updates (step 4 above). Linear is the paper's update (and the default).
+enum class GradNormParam : int { Linear = 0, Log = 1, Softmax = 2 };
+
 struct GradNormUpdateOptions {
   double alpha = 1.5;  // asymmetry
   GradNormOptimizer optimizer = GradNormOptimizer::Adam;
   double lr = 0.025;  // the paper's weight learning rate
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double min_weight = 1e-4;    // floor before renormalising
+  GradNormParam param = GradNormParam::Linear;
+  double min_weight = 1e-4;    // Linear: the floor before renormalising
   int initial_loss_steps = 1;  // L_i(0) = mean of the first K updates' losses; 0: given and fixed
   bool squared_norms = true;   // norms hold G_i^2 (per_task_sq_norms' output) instead of G_i
 };
@@ -50,25 +63,40 @@ struct GradNormBuffers {
   double* weights;           // w_i (float64 master copy), updated in place
   double* initial_losses;    // L_i(0)
   double* initial_loss_sum;  // the sum of the losses recorded into L_i(0) so far
-  double* adam_m;            // Adam's moments (unused by SGD)
+  double* adam_m;            // Adam's moments of the optimised parameter p (unused by SGD)
   double* adam_v;
+  double* params;      // s_i (Log: log w_i; Softmax: w = T softmax(s)); Linear: unused, left as it is (0)
+  double* floor_hits;  // (1) how many times (updates x tasks) the Linear floor raised a weight, cumulative
   // outputs of the last update
   double* loss_ratio;       // Ltilde_i
   double* inverse_rate;     // r_i
   double* target;           // mean(G) r_i^alpha
   double* weight_grad;      // dLgrad/dw_i
-  double* weights_stepped;  // w after the optimizer step, before the floor and renormalisation
+  double* param_grad;       // dLgrad/dp_i, what the optimizer stepped with (Linear: = weight_grad)
+  double* weights_stepped;  // Linear: w after the optimizer step, before the floor and renormalisation;
+                            // Log: exp(s) after the step, before renormalisation; Softmax: T softmax(s)
   double* norms;            // G_i
   double* lgrad;            // (1) Lgrad
   std::int64_t* status;     // (1) GradNormStatus
 };
 
-// The state block as one array: 5 state arrays, then 6 output arrays, then lgrad; status apart (int64).
-// Owners allocate gradnorm_state_doubles(T) doubles and call gradnorm_buffers on them.
-inline constexpr std::int64_t gradnorm_state_doubles(int num_tasks) { return 11 * std::int64_t{num_tasks} + 1; }
+// The state block as one array: the 6 state arrays (w, L_i(0), the loss sum, m, v, s) and floor_hits, then
+// the 7 output arrays and lgrad; status apart (int64):
+//   [0, 6T) state arrays | 6T floor_hits | [6T+1, 13T+1) output arrays | 13T+1 lgrad.
+// Owners allocate gradnorm_state_doubles(T) doubles and call gradnorm_buffers on them. The first
+// gradnorm_persistent_doubles(T) doubles are the state a failed update leaves untouched.
+inline constexpr std::int64_t gradnorm_persistent_doubles(int num_tasks) { return 6 * std::int64_t{num_tasks} + 1; }
+inline constexpr std::int64_t gradnorm_state_doubles(int num_tasks) { return 13 * std::int64_t{num_tasks} + 2; }
 inline GradNormBuffers gradnorm_buffers(int num_tasks, double* block, std::int64_t* status) {
-  auto a = [&](int k) { return block + std::int64_t{k} * num_tasks; };
-  return {a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9), a(10), a(11), status};
+  const std::int64_t T = num_tasks, out = gradnorm_persistent_doubles(num_tasks);
+  auto a = [&](int k) { return block + k * T; };
+  auto o = [&](int k) { return block + out + k * T; };
+  return {a(0), a(1), a(2), a(3), a(4), a(5), block + 6 * T, o(0), o(1), o(2), o(3), o(4), o(5), o(6), o(7), status};
+}
+
+// "linear", "log", "softmax".
+inline const char* gradnorm_param_name(GradNormParam p) {
+  return p == GradNormParam::Log ? "log" : p == GradNormParam::Softmax ? "softmax" : "linear";
 }
 
 }  // namespace gn

@@ -7,6 +7,12 @@
 
 namespace gn::multitask {
 
+GradNormParam parse_weight_param(const std::string& name) {
+  for (const GradNormParam p : {GradNormParam::Linear, GradNormParam::Log, GradNormParam::Softmax})
+    if (name == gradnorm_param_name(p)) return p;
+  GN_FAIL("gradnorm: weight parameterisation '{}' is not one of linear, log, softmax", name);
+}
+
 GradNormWeighting::GradNormWeighting(int num_tasks, GradNormOptions options)
     : LossWeighting(num_tasks), options_(std::move(options)) {
   GN_CHECK(std::isfinite(options_.alpha) && options_.alpha >= 0, "gradnorm: alpha must be >= 0, got {}",
@@ -26,11 +32,12 @@ GradNormWeighting::GradNormWeighting(int num_tasks, GradNormOptions options)
     k.optimizer = GradNormOptimizer::Sgd;
   else
     GN_FAIL("gradnorm: weight optimizer '{}' is not one of adam, sgd", options_.optimizer);
+  k.param = parse_weight_param(options_.weight_param);
 
   state_ = Tensor::zeros({gradnorm_state_doubles(num_tasks)}, DType::Float64);
   status_ = Tensor::zeros({1}, DType::Int64);
   const GradNormBuffers b = gradnorm_buffers(num_tasks, state_.data<double>(), status_.data<std::int64_t>());
-  for (int i = 0; i < num_tasks; ++i) b.weights[i] = 1.0;
+  for (int i = 0; i < num_tasks; ++i) b.weights[i] = 1.0;  // s = 0: log 1, and T softmax(0) = 1
   const InitialLoss& l0 = options_.initial_loss;
   switch (l0.mode()) {
     case InitialLoss::Mode::FirstStep:
@@ -78,18 +85,44 @@ void GradNormWeighting::check_health() const {
   throw TrainingDiverged(-1, fmt::format("gradnorm: training diverged by update {}: {}", updates(), what));
 }
 
+nn::StateDict GradNormWeighting::extra_state() const {
+  return {{"weight_param", nn::state_count(static_cast<std::int64_t>(kernel_options_.param))}};
+}
+
+void GradNormWeighting::load_extra_state(const nn::StateDict& extra) {
+  const Tensor* saved = nullptr;
+  for (const auto& [name, t] : extra) {
+    GN_CHECK(name == "weight_param", "gradnorm: load_state_dict: unexpected entry '{}'", name);
+    saved = &t;
+  }
+  GN_CHECK(saved != nullptr, "gradnorm: load_state_dict: missing entry 'weight_param'");
+  GN_CHECK(saved->defined() && saved->numel() == 1 && saved->dim() == 0 && saved->dtype() == DType::Int64,
+           "gradnorm: load_state_dict: 'weight_param' must be one int64");
+  const std::int64_t code = nn::read_count(*saved);
+  const auto mine = static_cast<std::int64_t>(kernel_options_.param);
+  GN_CHECK(code >= 0 && code <= 2, "gradnorm: load_state_dict: 'weight_param' is {}, not a parameterisation", code);
+  GN_CHECK(code == mine,
+           "gradnorm: load_state_dict: the state was trained with weight parameterisation '{}' but this run uses "
+           "'{}' (--weight-param); they cannot be mixed",
+           gradnorm_param_name(static_cast<GradNormParam>(code)), gradnorm_param_name(kernel_options_.param));
+}
+
 Diagnostics GradNormWeighting::read_diagnostics() const {
   const int T = num_tasks();
   const std::vector<double> all = state_.to_vector();
-  auto array = [&](int k) { return std::vector<double>(all.begin() + k * T, all.begin() + (k + 1) * T); };
+  const GradNormBuffers b = gradnorm_buffers(T, const_cast<double*>(all.data()), nullptr);
+  auto array = [&](const double* p) { return std::vector<double>(p, p + T); };
   Diagnostics d;  // the order of kernels/gradnorm_update_state.h's block
-  d.add("initial_losses", array(1));
-  d.add("loss_ratios", array(5));
-  d.add("inverse_rates", array(6));
-  d.add("targets", array(7));
-  d.add("weight_grads", array(8));
-  d.add("weights_stepped", array(9));
-  d.add("lgrad", {all.back()});
+  d.add("initial_losses", array(b.initial_losses));
+  if (kernel_options_.param != GradNormParam::Linear) d.add("params", array(b.params));
+  d.add("floor_hits", {*b.floor_hits});
+  d.add("loss_ratios", array(b.loss_ratio));
+  d.add("inverse_rates", array(b.inverse_rate));
+  d.add("targets", array(b.target));
+  d.add("weight_grads", array(b.weight_grad));
+  if (kernel_options_.param != GradNormParam::Linear) d.add("param_grads", array(b.param_grad));
+  d.add("weights_stepped", array(b.weights_stepped));
+  d.add("lgrad", {*b.lgrad});
   return d;
 }
 

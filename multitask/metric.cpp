@@ -5,6 +5,11 @@
 
 namespace gn::multitask {
 
+void check_accumulator_size(std::span<const double> acc, std::size_t expected, const std::string& metric) {
+  GN_CHECK(acc.size() == expected, "{} metric: set_accumulators got {} numbers, expected {}", metric, acc.size(),
+           expected);
+}
+
 void MseMetric::reset() {
   sum_ = 0;
   count_ = 0;
@@ -16,12 +21,18 @@ void MseMetric::add(const Tensor& pred, const Tensor& target) {
   if (n == 0) return;
   // The batch's mean (a fixed-order double sum on the device), times its count: exact for a single batch.
   sum_ += mse_loss(pred, target).item() * static_cast<double>(n);
-  count_ += n;
+  count_ += static_cast<double>(n);
 }
 
-double MseMetric::value() const {
-  GN_CHECK(count_ > 0, "mse metric: no element was added before value()");
-  return sum_ / static_cast<double>(count_);
+std::vector<MetricValue> MseMetric::values() const {
+  GN_CHECK(count_ > 0, "mse metric: no element was added before values()");
+  return {{"mse", sum_ / count_, false}};
+}
+
+void MseMetric::set_accumulators(std::span<const double> acc) {
+  check_accumulator_size(acc, 2, name());
+  sum_ = acc[0];
+  count_ = acc[1];
 }
 
 }  // namespace gn::multitask

@@ -1,8 +1,10 @@
 #pragma once
 // A task of a multitask model: {name, head, loss, metrics}. The head reads the shared representation z;
 // the loss is any autograd loss (prediction, target) -> scalar; the metrics judge it at evaluation.
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,15 +17,36 @@ namespace gn::multitask {
 using LossFn = std::function<Tensor(const Tensor& pred, const Tensor& target)>;
 
 struct TaskLoss {
-  std::string name;        // "mse", "cross_entropy", ...
+  std::string name;        // "mse", "cross_entropy", "depth_l2", ...
   LossFn fn;               // the autograd loss (also what the naive oracle uses)
   bool fused_mse = false;  // plain MSE: when every task's is, the step computes all T losses and their
                            // gradients in one fused kernel instead of T autograd losses
+  // The loss an untrained model is expected to start from, where theory gives one: log(C) for C-class
+  // cross-entropy (uniform softmax). The paper's footnote 2 suggests it as L_i(0) instead of the first
+  // step's loss; an app may build InitialLoss::given({...}) from it. Empty when there is no natural value.
+  std::optional<double> natural_initial_loss;
 
   static TaskLoss mse();
   // logits (N, C, ...) against int64 labels (N, ...); positions labelled ignore_index do not count.
   static TaskLoss cross_entropy(std::int64_t ignore_index = -100);
   static TaskLoss custom(std::string name, LossFn fn);
+
+  // ---- dense prediction (NYUv2 style; docs/dense-tasks.md) ----
+  // Each first applies the resolution rule (match_resolution, core/ops_dense_loss.h): a target whose last
+  // two dims differ from the prediction's is resized to the prediction's resolution by nearest neighbour.
+  // "depth_l2": masked_mse_loss; depth (N, 1, H, W), pixels with target > 0 count.
+  static TaskLoss depth_l2();
+  // "depth_l1": masked_l1_loss, the same mask.
+  static TaskLoss depth_l1();
+  // "segmentation": 2-D cross-entropy, logits (N, classes, h, w) against int64 labels (N, H, W), labels
+  // equal to ignore_index do not count; natural_initial_loss = log(classes). classes >= 2.
+  static TaskLoss segmentation(std::int64_t classes, std::int64_t ignore_index = -1);
+  // "normals_cosine": normal_cosine_loss, (N, 3, H, W); all-zero target vectors do not count.
+  static TaskLoss normals();
+  // "heatmap_mse": plain pixel-wise MSE over K keypoint heatmaps (N, K, H, W). No resizing: heatmaps must
+  // be rendered at the prediction's resolution (nearest-resizing a peaked heatmap would move or drop its
+  // peak), which is also what the step's fused MSE kernel needs (equal shapes), so fused_mse stays on.
+  static TaskLoss keypoints();
 };
 
 struct Task {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the CPU build, the tests and the toy app need, from Debian's packages.
+# Installs what the CPU build, the tests and the toy app need, from Debian's packages (OpenMPI: the mpi
+# communicator and its multi-rank tests, docs/data-parallel.md).
 # Idempotent: skips apt entirely when everything is already present.
 set -euo pipefail
 packages=(
@@ -7,6 +8,7 @@ packages=(
   libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   python3-matplotlib
+  openmpi-bin libopenmpi-dev
 )
 missing=()
 for p in "${packages[@]}"; do

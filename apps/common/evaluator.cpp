@@ -15,6 +15,12 @@ std::vector<double> EvalResult::first() const {
   return out;
 }
 
+std::vector<multitask::MetricValue> TaskScores::metric_values() const {
+  std::vector<multitask::MetricValue> out;
+  for (std::size_t k = 0; k < values.size(); ++k) out.push_back({metrics.at(k), values[k], higher_is_better.at(k)});
+  return out;
+}
+
 Evaluator::Evaluator(multitask::MultitaskModel& model, Dataset data, std::int64_t batch)
     : model_(model), data_(std::move(data)), batch_(batch <= 0 ? data_.size() : batch) {
   data_.check("Evaluator");
@@ -45,11 +51,13 @@ EvalResult Evaluator::evaluate() {
   }
   EvalResult r;
   for (std::size_t i = 0; i < metrics_.size(); ++i) {
-    TaskScores s{model_.task(static_cast<int>(i)).name, {}, {}};
-    for (const auto& m : metrics_[i]) {
-      s.metrics.push_back(m->name());
-      s.values.push_back(m->value());
-    }
+    TaskScores s{model_.task(static_cast<int>(i)).name, {}, {}, {}};
+    for (const auto& m : metrics_[i])
+      for (const multitask::MetricValue& v : m->values()) {
+        s.metrics.push_back(v.name);
+        s.values.push_back(v.value);
+        s.higher_is_better.push_back(v.higher_is_better);
+      }
     r.tasks.push_back(std::move(s));
   }
   return r;

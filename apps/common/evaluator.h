@@ -1,7 +1,7 @@
 #pragma once
 // Per-task metrics of a multitask model over a whole evaluation set. Each task is judged by the metrics it
 // lists (multitask::Task::metrics), or by the mean squared error (multitask::MseMetric) when it lists none.
-// Every metric is accumulated over all batches (reset, add per batch, value), never averaged per batch.
+// Every metric is accumulated over all batches (reset, add per batch, values), never averaged per batch.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,15 +13,20 @@
 
 namespace gn::app {
 
+// A metric may report several values (multitask::Metric::values); they are flattened here, in the order
+// of the task's metrics and then of each metric's values.
 struct TaskScores {
   std::string task;
-  std::vector<std::string> metrics;  // metric names, in the task's order
-  std::vector<double> values;        // their values over the evaluation set
+  std::vector<std::string> metrics;    // value names ("mse", "miou", "pixel_acc", ...)
+  std::vector<double> values;          // their values over the evaluation set
+  std::vector<bool> higher_is_better;  // the direction of each value
+  // The same, as MetricValues (what multitask::delta_m compares).
+  std::vector<multitask::MetricValue> metric_values() const;
 };
 
 struct EvalResult {
   std::vector<TaskScores> tasks;  // one per task, in the model's order
-  // The first metric of every task (for a task without metrics: its mean squared error).
+  // The first value of every task (of its first metric; for a task without metrics: its mean squared error).
   std::vector<double> first() const;
 };
 

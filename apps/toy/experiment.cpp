@@ -81,6 +81,7 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   trainer.hooks.on_log = [&](std::int64_t done, const multitask::StepStats& s) {
     MetricRow row{
         done, 0, trainer.stepper().current_weights(), or_nan(s.losses, T), test_losses, or_nan(s.grad_norms, T)};
+    if (s.diagnostics.has("floor_hits")) row.floor_hits = s.diagnostics.at("floor_hits")[0];
     for (int i = 0; i < T; ++i) row.test_loss_ratio_sum += row.test_losses[i] / r.initial_test_losses[i];
     // The step checked its losses, norms and weights; the test set's losses are checked here (NaN in the
     // step-0 row's train losses and in unmeasured grad norms means "not measured" and is expected).
@@ -98,9 +99,9 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   trainer.hooks.on_progress = progress;
   if (c.after_step)
     trainer.hooks.after_step = [&](std::int64_t done, const multitask::StepStats&) { c.after_step(done); };
-  // The metrics so far, in checkpoints: rows as one (R, 2 + 4T) float64 table (step, ratio sum, w, train
-  // losses, test losses, grad norms), the untrained and the latest test losses.
-  const std::int64_t width = 2 + 4 * static_cast<std::int64_t>(T);
+  // The metrics so far, in checkpoints: rows as one (R, 3 + 4T) float64 table (step, ratio sum, w, train
+  // losses, test losses, grad norms, floor hits), the untrained and the latest test losses.
+  const std::int64_t width = 3 + 4 * static_cast<std::int64_t>(T);
   trainer.hooks.save_state = [&] {
     std::vector<double> table;
     for (const MetricRow& row : r.rows) {
@@ -108,6 +109,7 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
       table.push_back(row.test_loss_ratio_sum);
       for (const auto* v : {&row.weights, &row.train_losses, &row.test_losses, &row.grad_norms})
         table.insert(table.end(), v->begin(), v->end());
+      table.push_back(row.floor_hits);
     }
     const auto R = static_cast<std::int64_t>(r.rows.size());
     GN_CHECK(R >= 1 && static_cast<std::int64_t>(table.size()) == R * width && std::ssize(r.initial_test_losses) == T &&
@@ -131,7 +133,7 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
     for (std::int64_t k = 0; k < R; ++k) {
       const double* at = table.data() + k * width;
       auto take = [&](int g) { return std::vector<double>(at + 2 + g * T, at + 2 + (g + 1) * T); };
-      rows.push_back({static_cast<std::int64_t>(at[0]), at[1], take(0), take(1), take(2), take(3)});
+      rows.push_back({static_cast<std::int64_t>(at[0]), at[1], take(0), take(1), take(2), take(3), at[width - 1]});
     }
     r.rows = std::move(rows);
     r.initial_test_losses = m.sources[1].to_vector();
@@ -141,12 +143,17 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   if (c.resume && resume_from.empty() && !c.checkpoint_dir.empty())
     if (const auto latest = app::latest_checkpoint(c.checkpoint_dir)) resume_from = latest->string();
   if (c.resume && !resume_from.empty()) trainer.resume(resume_from);
+  auto read_floor_hits = [&] {  // the weighting's cumulative count (a host read at the end)
+    const multitask::Diagnostics d = weighting->read_diagnostics();
+    if (d.has("floor_hits")) r.floor_hits = static_cast<std::int64_t>(d.at("floor_hits")[0]);
+  };
   app::TrainSummary summary;
   try {
     summary = trainer.run();
   } catch (const multitask::TrainingDiverged& e) {
     r.failed = e.what();
     r.diverged_step = e.step;
+    read_floor_hits();
     // Keep the rows measured before the divergence (row `step` holds step `step - 1`'s training losses) and
     // none with a non-finite measured number.
     std::erase_if(r.rows, [&](const MetricRow& row) {
@@ -157,6 +164,7 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
     });
     return r;
   }
+  read_floor_hits();
   r.step_ms_median = summary.step_ms_median;
   r.start_step = summary.start_step;
   r.stopped = summary.stopped;

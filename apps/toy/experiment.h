@@ -1,5 +1,6 @@
 #pragma once
 // One toy training run with one loss-weighting method, and what it measured.
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -47,6 +48,7 @@ struct MetricRow {
   std::int64_t step;
   double test_loss_ratio_sum;
   std::vector<double> weights, train_losses, test_losses, grad_norms;
+  double floor_hits = NAN;  // GradNorm's weight-floor hits so far (the diagnostic floor_hits); NaN: none
 };
 
 struct ToyRunResult {
@@ -57,6 +59,9 @@ struct ToyRunResult {
   std::vector<double> final_test_losses;
   double test_loss_ratio_sum = 0;  // sum_i L_i^test(end) / L_i^test(0)
   double step_ms_median = 0;
+  // GradNorm: how many times (updates x tasks) the linear parameterisation's weight floor fired, over the
+  // whole run (resumed runs included: the count is checkpointed); -1 for methods without a floor.
+  std::int64_t floor_hits = -1;
   std::int64_t start_step = 0;           // 0, or the step of the checkpoint this run resumed from
   bool stopped = false;                  // SIGINT/SIGTERM stopped it (after writing a checkpoint when they are on)
   std::string last_checkpoint;           // the last checkpoint written, if any

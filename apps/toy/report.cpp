@@ -30,11 +30,17 @@ std::string write_outputs(const std::string& dir, const RunInfo& info, const std
   std::vector<std::string> columns{"method", "step", "test_loss_ratio_sum"};
   for (const char* col : {"w", "train_loss", "test_loss", "grad_norm"})
     for (auto& name : app::task_columns(col, info.tasks)) columns.push_back(std::move(name));
+  columns.emplace_back("floor_hits");  // GradNorm's weight-floor hits so far; nan for other methods
   app::MetricsCsv csv(columns);
   for (const auto& r : results)
     for (const auto& row : r.rows)
       csv.add_row(r.method, row.step,
-                  {{&row.test_loss_ratio_sum, 1}, row.weights, row.train_losses, row.test_losses, row.grad_norms});
+                  {{&row.test_loss_ratio_sum, 1},
+                   row.weights,
+                   row.train_losses,
+                   row.test_losses,
+                   row.grad_norms,
+                   {&row.floor_hits, 1}});
   out.write("metrics.csv", csv.text());
 
   for (const auto& r : results) {
@@ -48,7 +54,9 @@ std::string write_outputs(const std::string& dir, const RunInfo& info, const std
     j["seed"] = info.seed;
     j["device"] = info.device;
     j["threads"] = info.threads;
+    if (r.method == "gradnorm") j["weight_param"] = info.weight_param;
     j["status"] = r.failed.empty() ? std::string("finished") : r.failed;
+    if (r.floor_hits >= 0) j["floor_hits"] = r.floor_hits;  // updates x tasks where the weight floor fired
     if (r.failed.empty()) {
       j["final_weights"] = r.final_weights;
       j["mean_weights"] = r.mean_weights;
@@ -71,15 +79,16 @@ std::string write_outputs(const std::string& dir, const RunInfo& info, const std
 }
 
 std::string result_table(const RunInfo& info, const std::vector<ToyRunResult>& results) {
-  std::string out =
-      fmt::format("T = {}, sigmas = {}, alpha = {}, {} steps\n", info.tasks, info.sigmas, info.alpha, info.steps);
+  std::string out = fmt::format("T = {}, sigmas = {}, alpha = {}, weight param {}, {} steps\n", info.tasks, info.sigmas,
+                                info.alpha, info.weight_param, info.steps);
   out += fmt::format("{:<16} {:>14} {:>10}  {}\n", "method", "test ratio sum", "step ms", "final w (mean w)");
   for (const auto& r : results)
     if (!r.failed.empty())
       out += fmt::format("{:<16} {}\n", r.method, r.failed);
     else
-      out += fmt::format("{:<16} {:>14.4f} {:>10.3f}  {::.3f} ({::.3f})\n", r.method, r.test_loss_ratio_sum,
-                         r.step_ms_median, r.final_weights, r.mean_weights);
+      out += fmt::format("{:<16} {:>14.4f} {:>10.3f}  {::.3f} ({::.3f}){}\n", r.method, r.test_loss_ratio_sum,
+                         r.step_ms_median, r.final_weights, r.mean_weights,
+                         r.floor_hits >= 0 ? fmt::format("  floor hits {}", r.floor_hits) : std::string());
   return out;
 }
 

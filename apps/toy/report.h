@@ -15,6 +15,7 @@ struct RunInfo {  // the settings every summary.json repeats
   std::uint64_t seed;
   std::string device;
   int threads;
+  std::string weight_param = "linear";  // GradNorm's --weight-param
 };
 
 // The files of DIR this app writes (and removes, from an earlier run, before writing a new set).

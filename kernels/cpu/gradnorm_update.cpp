@@ -29,6 +29,18 @@ double gradnorm_weight_grad(int num_tasks, const double* losses, const double* i
   return lgrad;
 }
 
+void gradnorm_param_grad(int num_tasks, GradNormParam param, const double* weights, const double* weight_grad,
+                         double* param_grad) {
+  if (param == GradNormParam::Linear) {
+    std::copy_n(weight_grad, num_tasks, param_grad);
+    return;
+  }
+  double coupling = 0;  // Softmax: sum_i w_i dLgrad/dw_i, in task order; Log: 0
+  if (param == GradNormParam::Softmax)
+    for (int i = 0; i < num_tasks; ++i) coupling += weights[i] * weight_grad[i];
+  for (int i = 0; i < num_tasks; ++i) param_grad[i] = weights[i] * weight_grad[i] - (weights[i] / num_tasks) * coupling;
+}
+
 template <class T>
 void renormalize_weights(int num_tasks, T* w, double min_weight) {
   double total = 0;
@@ -55,6 +67,8 @@ void gradnorm_update(int num_tasks, const double* losses, const double* norms, c
   GN_CHECK(std::isfinite(o.alpha) && o.lr > 0 && o.min_weight > 0 && o.initial_loss_steps >= 0,
            "gradnorm_update: bad options alpha={} lr={} min_weight={} initial_loss_steps={}", o.alpha, o.lr,
            o.min_weight, o.initial_loss_steps);
+  GN_CHECK(o.param == GradNormParam::Linear || o.param == GradNormParam::Log || o.param == GradNormParam::Softmax,
+           "gradnorm_update: unknown weight parameterisation {}", static_cast<int>(o.param));
   if (*b.status != kGradNormOk) return;  // a failure is sticky (see gradnorm_update_state.h)
   const int T = num_tasks;
   const auto n = static_cast<std::size_t>(T);
@@ -83,22 +97,53 @@ void gradnorm_update(int num_tasks, const double* losses, const double* norms, c
   // 3. The closed-form weight gradient.
   *b.lgrad = gradnorm_weight_grad(T, losses, l0.data(), b.norms, b.weights, o.alpha,
                                   {b.loss_ratio, b.inverse_rate, b.target, b.weight_grad});
-  // 4. The weights' optimizer, on copies.
-  std::vector<double> w(b.weights, b.weights + T), m(b.adam_m, b.adam_m + T), v(b.adam_v, b.adam_v + T);
+  // 4. The gradient of the optimised parameter p, and the weights' optimizer on copies of p and the moments.
+  const bool linear = o.param == GradNormParam::Linear;
+  gradnorm_param_grad(T, o.param, b.weights, b.weight_grad, b.param_grad);
+  std::vector<double> p(linear ? b.weights : b.params, (linear ? b.weights : b.params) + T);
+  std::vector<double> m(b.adam_m, b.adam_m + T), v(b.adam_v, b.adam_v + T);
   if (o.optimizer == GradNormOptimizer::Adam)
-    adam_step<double>(T, w.data(), b.weight_grad, m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0, update);
+    adam_step<double>(T, p.data(), b.param_grad, m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0, update);
   else
-    sgd_step<double>(T, w.data(), b.weight_grad, nullptr, o.lr, 0.0, 0.0, false);
-  std::copy(w.begin(), w.end(), b.weights_stepped);
-  if (!std::all_of(w.begin(), w.end(), [](double x) { return std::isfinite(x); })) {
+    sgd_step<double>(T, p.data(), b.param_grad, nullptr, o.lr, 0.0, 0.0, false);
+  if (!std::all_of(p.begin(), p.end(), [](double x) { return std::isfinite(x); })) {
+    if (linear) std::copy(p.begin(), p.end(), b.weights_stepped);
     *b.status = kGradNormNonFiniteWeight;
     return;
   }
-  // 5. Floor, renormalise, commit.
-  renormalize_weights<double>(T, w.data(), o.min_weight);
+  // 5. p -> w: Linear floors (counting) and renormalises; Log and Softmax map through exp.
+  std::vector<double> w(n), s(b.params, b.params + T);
+  double hits = *b.floor_hits;
+  if (linear) {
+    std::copy(p.begin(), p.end(), b.weights_stepped);
+    for (int i = 0; i < T; ++i) hits += p[i] < o.min_weight ? 1 : 0;
+    w = p;
+    renormalize_weights<double>(T, w.data(), o.min_weight);
+  } else {
+    const double top = *std::max_element(p.begin(), p.end());
+    double total = 0;
+    for (int i = 0; i < T; ++i) {
+      w[i] = std::exp(p[i] - top);
+      total += w[i];
+    }
+    bool underflow = false;
+    for (int i = 0; i < T; ++i) {
+      w[i] = w[i] * T / total;
+      underflow |= !(w[i] > 0);
+      b.weights_stepped[i] = o.param == GradNormParam::Log ? std::exp(p[i]) : w[i];
+      s[i] = o.param == GradNormParam::Log ? std::log(w[i]) : p[i];
+    }
+    if (underflow) {
+      *b.status = kGradNormNonFiniteWeight;
+      return;
+    }
+  }
+  // Commit.
   std::copy_n(w.begin(), n, b.weights);
   std::copy_n(m.begin(), n, b.adam_m);
   std::copy_n(v.begin(), n, b.adam_v);
+  std::copy_n(s.begin(), n, b.params);
+  *b.floor_hits = hits;
   std::copy_n(l0.begin(), n, b.initial_losses);
   std::copy_n(sum.begin(), n, b.initial_loss_sum);
   for (int i = 0; i < T; ++i) weights_out[i] = static_cast<W>(w[i]);

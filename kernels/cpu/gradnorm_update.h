@@ -25,6 +25,12 @@ struct GradNormTerms {   // each array has T entries; all outputs overwrite
 double gradnorm_weight_grad(int num_tasks, const double* losses, const double* initial_losses,
                             const double* weighted_norms, const double* weights, double alpha, GradNormTerms out);
 
+// The gradient of the parameter the weights' optimizer steps (kernels/gradnorm_update_state.h, step 4):
+// Linear: dLgrad/dw; Log (s = log w): w_i dLgrad/dw_i; Softmax (w = T softmax(s)):
+// w_j dLgrad/dw_j - (w_j / T) sum_i w_i dLgrad/dw_i. weights, weight_grad: (T); param_grad: (T), overwritten.
+void gradnorm_param_grad(int num_tasks, GradNormParam param, const double* weights, const double* weight_grad,
+                         double* param_grad);
+
 // Keeps every weight strictly positive and the sum equal to T: w_i <- max(w_i, min_weight), then
 // w_i <- w_i * T / sum_j w_j. Non-finite weights are an error (thrown).
 template <class T>

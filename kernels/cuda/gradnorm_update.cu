@@ -24,6 +24,7 @@ struct UpdateArgs {
   const int* norm_flags;
   GradNormBuffers b;
   double alpha, beta1, beta2, eps, lr, min_weight;
+  GradNormParam param;
   double step_size;           // Adam: lr / (1 - beta1^update), computed on the host as cpu::adam_step does
   double bc2_sqrt;            // Adam: sqrt(1 - beta2^update)
   double update;              // this update's 1-based count, the divisor of the L_i(0) mean
@@ -47,8 +48,11 @@ __global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a,
   double* v_new = sh + 7 * T;
   double* l0 = sh + 8 * T;  // L_i(0) after this update
   double* l0_sum = sh + 9 * T;
+  double* grad = ratio;  // dLgrad/dp_i: reuses ratio once step 3 has read it
+  double* w_fin = rate;  // the committed weights: reuses rate once step 3 has read it
   __shared__ long long bad;
-  __shared__ double mean_ratio, mean_norm, total;
+  __shared__ double mean_ratio, mean_norm, coupling, new_hits;
+  const bool linear = a.param == GradNormParam::Linear;
   const int tid = threadIdx.x;
 
   // 0. A failure is sticky: once an update failed, later ones change nothing, so the host sees the
@@ -99,55 +103,92 @@ __global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a,
   }
   __syncthreads();
 
-  // 3-4. Inverse rates, targets, dLgrad/dw, and the optimizer step (cpu::adam_step with weight decay 0,
-  //      or cpu::sgd_step without momentum or weight decay).
+  // 3. Inverse rates, targets, dLgrad/dw.
   for (int i = tid; i < T; i += kThreads) {
     rate[i] = ratio[i] / mean_ratio;
     target[i] = mean_norm * pow(rate[i], a.alpha);
     diff[i] = G[i] - target[i];
-    const double w = b.weights[i];
-    const double g_unweighted = G[i] / w;
+    const double g_unweighted = G[i] / b.weights[i];
     const double dw = diff[i] > 0 ? g_unweighted : (diff[i] < 0 ? -g_unweighted : 0.0);
     b.loss_ratio[i] = ratio[i];
     b.inverse_rate[i] = rate[i];
     b.target[i] = target[i];
     b.weight_grad[i] = dw;
-    if (a.adam) {
-      const double mi = a.beta1 * b.adam_m[i] + (1 - a.beta1) * dw;
-      const double vi = a.beta2 * b.adam_v[i] + (1 - a.beta2) * dw * dw;
-      m_new[i] = mi;
-      v_new[i] = vi;
-      w_new[i] = w - a.step_size * mi / (sqrt(vi) / a.bc2_sqrt + a.eps);
-    } else {
-      m_new[i] = b.adam_m[i];
-      v_new[i] = b.adam_v[i];
-      w_new[i] = w - a.lr * (dw + 0.0 * w);  // cpu::sgd_step's expression with weight decay 0
-    }
-    b.weights_stepped[i] = w_new[i];
+  }
+  __syncthreads();  // ratio and rate are free from here on (grad and w_fin)
+  if (tid == 0) {
+    double c = 0;  // Softmax: sum_i w_i dLgrad/dw_i, in task order as the CPU loop adds
+    if (a.param == GradNormParam::Softmax)
+      for (int i = 0; i < T; ++i) c += b.weights[i] * b.weight_grad[i];
+    coupling = c;
   }
   __syncthreads();
 
-  // 5. Lgrad, the finiteness of the stepped weights, and the renormalisation total, in task order.
+  // 4. dLgrad/dp and the optimizer step on p (cpu::adam_step with weight decay 0, or cpu::sgd_step
+  //    without momentum or weight decay).
+  for (int i = tid; i < T; i += kThreads) {
+    const double w = b.weights[i], dw = b.weight_grad[i];
+    grad[i] = linear ? dw : w * dw - (w / T) * coupling;  // Log: coupling = 0
+    b.param_grad[i] = grad[i];
+    const double p = linear ? w : b.params[i];
+    if (a.adam) {
+      const double mi = a.beta1 * b.adam_m[i] + (1 - a.beta1) * grad[i];
+      const double vi = a.beta2 * b.adam_v[i] + (1 - a.beta2) * grad[i] * grad[i];
+      m_new[i] = mi;
+      v_new[i] = vi;
+      w_new[i] = p - a.step_size * mi / (sqrt(vi) / a.bc2_sqrt + a.eps);
+    } else {
+      m_new[i] = b.adam_m[i];
+      v_new[i] = b.adam_v[i];
+      w_new[i] = p - a.lr * (grad[i] + 0.0 * p);  // cpu::sgd_step's expression with weight decay 0
+    }
+    if (linear) b.weights_stepped[i] = w_new[i];
+  }
+  __syncthreads();
+
+  // 5. Lgrad, the finiteness of the stepped parameters, and p -> w, in task order on one thread (T is
+  //    small): Linear floors (counting hits) and renormalises; Log and Softmax map through exp.
   if (tid == 0) {
-    double lgrad = 0, sum = 0;
+    double lgrad = 0;
     long long status = kGradNormOk;
     for (int i = 0; i < T; ++i) {
       lgrad += fabs(diff[i]);
       if (!isfinite(w_new[i])) status = kGradNormNonFiniteWeight;
-      sum += fmax(w_new[i], a.min_weight);  // std::max(w, min_weight) for finite w
     }
-    total = sum;
-    bad = status;
     *b.lgrad = lgrad;
+    if (status == kGradNormOk && linear) {
+      double sum = 0, hits = *b.floor_hits;
+      for (int i = 0; i < T; ++i) {
+        sum += fmax(w_new[i], a.min_weight);  // std::max(w, min_weight) for finite w
+        hits += w_new[i] < a.min_weight ? 1 : 0;
+      }
+      for (int i = 0; i < T; ++i) w_fin[i] = fmax(w_new[i], a.min_weight) * T / sum;  // cpu::renormalize_weights
+      new_hits = hits;
+    } else if (status == kGradNormOk) {
+      double top = w_new[0], sum = 0;
+      for (int i = 1; i < T; ++i) top = fmax(top, w_new[i]);
+      for (int i = 0; i < T; ++i) {
+        w_fin[i] = exp(w_new[i] - top);
+        sum += w_fin[i];
+      }
+      for (int i = 0; i < T; ++i) {
+        w_fin[i] = w_fin[i] * T / sum;
+        if (!(w_fin[i] > 0)) status = kGradNormNonFiniteWeight;  // underflow
+      }
+    }
+    bad = status;
     *b.status = status;
   }
   __syncthreads();
   if (bad != kGradNormOk) return;  // nothing committed
 
-  // 6. Commit: renormalised weights, moments, L_i(0).
+  // 6. Commit: weights, moments, s, the floor count, L_i(0).
   for (int i = tid; i < T; i += kThreads) {
-    const double floored = fmax(w_new[i], a.min_weight);
-    const double w = floored * T / total;  // cpu::renormalize_weights' expression
+    const double w = w_fin[i];
+    if (!linear) {
+      b.weights_stepped[i] = a.param == GradNormParam::Log ? exp(w_new[i]) : w;
+      b.params[i] = a.param == GradNormParam::Log ? log(w) : w_new[i];
+    }
     b.weights[i] = w;
     weights_out[i] = static_cast<W>(w);
     b.adam_m[i] = m_new[i];
@@ -155,6 +196,7 @@ __global__ void __launch_bounds__(kThreads) gradnorm_update_kernel(UpdateArgs a,
     b.initial_losses[i] = l0[i];
     b.initial_loss_sum[i] = l0_sum[i];
   }
+  if (tid == 0 && linear) *b.floor_hits = new_hits;
 }
 
 }  // namespace
@@ -172,6 +214,8 @@ void gradnorm_update(int num_tasks, const double* losses, const double* norms, c
   GN_CHECK(std::isfinite(o.alpha) && o.lr > 0 && o.min_weight > 0 && o.initial_loss_steps >= 0,
            "gradnorm_update: bad options alpha={} lr={} min_weight={} initial_loss_steps={}", o.alpha, o.lr,
            o.min_weight, o.initial_loss_steps);
+  GN_CHECK(o.param == GradNormParam::Linear || o.param == GradNormParam::Log || o.param == GradNormParam::Softmax,
+           "gradnorm_update: unknown weight parameterisation {}", static_cast<int>(o.param));
   UpdateArgs a{};
   a.num_tasks = num_tasks;
   a.losses = losses;
@@ -184,6 +228,7 @@ void gradnorm_update(int num_tasks, const double* losses, const double* norms, c
   a.eps = o.eps;
   a.lr = o.lr;
   a.min_weight = o.min_weight;
+  a.param = o.param;
   // As cpu::adam_step<double>: bias corrections in double on the host.
   const double bc1 = 1.0 - std::pow(o.beta1, static_cast<double>(update));
   const double bc2 = 1.0 - std::pow(o.beta2, static_cast<double>(update));

@@ -113,11 +113,11 @@ header_version() {
   echo "$v"
 }
 
-# 3. The CUDA libraries the build links or will link (cuBLAS; cuDNN when found; NCCL next), from the CUDA
+# 3. The CUDA libraries the build links or will link (cuBLAS; cuDNN and NCCL when found), from the CUDA
 # toolkit beside nvcc, PyTorch's wheels (site-packages/nvidia/*) and the system folders: header and
 # version, library and its real file name. cuBLAS missing fails (configure needs it); cuDNN is optional
-# for the build and NCCL not used yet, so their absence is reported only. Their folders go into
-# CUDNN_ROOT / NCCL_ROOT (CMakeLists.txt looks for cuDNN there) and LD_LIBRARY_PATH.
+# for the build and so is NCCL (the nccl communicator), so their absence is reported only. Their folders go
+# into CUDNN_ROOT / NCCL_ROOT (CMakeLists.txt looks for cuDNN and NCCL there) and LD_LIBRARY_PATH.
 probe_libraries() {
   local roots=() nv_dirs="" d
   if [[ -n $cuda_bin ]]; then
@@ -160,6 +160,6 @@ probe_libraries() {
   if [[ ${facts[cuBLAS]} == "not found" ]]; then
     record libraries FAIL "cuBLAS not found (configure needs CUDA::cublas); found: ${libs_found[*]:-none}"
   else
-    record libraries INFO "${libs_found[*]}$([[ ${facts[cuDNN]} == "not found" ]] && echo "; cuDNN missing")$([[ ${facts[NCCL]} == "not found" ]] && echo "; NCCL missing") (cuDNN optional for the build, NCCL not used yet)"
+    record libraries INFO "${libs_found[*]}$([[ ${facts[cuDNN]} == "not found" ]] && echo "; cuDNN missing")$([[ ${facts[NCCL]} == "not found" ]] && echo "; NCCL missing") (cuDNN and NCCL optional for the build)"
   fi
 }

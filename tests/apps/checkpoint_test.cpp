@@ -53,6 +53,7 @@ void expect_same_rows(const std::vector<toy::MetricRow>& a, const std::vector<to
     EXPECT_EQ(bits(a[k].train_losses), bits(b[k].train_losses));
     EXPECT_EQ(bits(a[k].test_losses), bits(b[k].test_losses));
     EXPECT_EQ(bits(a[k].grad_norms), bits(b[k].grad_norms));
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(a[k].floor_hits), std::bit_cast<std::uint64_t>(b[k].floor_hits));
   }
 }
 
@@ -109,6 +110,12 @@ TEST_P(ToyResume, InterruptedAndResumedRunIsBitwiseTheUninterruptedOne) {
   EXPECT_EQ(bits(resumed.mean_weights), bits(full.mean_weights));
   EXPECT_EQ(bits(resumed.initial_test_losses), bits(full.initial_test_losses));
   EXPECT_EQ(bits(resumed.final_test_losses), bits(full.final_test_losses));
+  EXPECT_EQ(resumed.floor_hits, full.floor_hits) << "the floor count is checkpointed";
+  if (method == "gradnorm") {
+    EXPECT_GE(full.floor_hits, 0);
+  } else {
+    EXPECT_EQ(full.floor_hits, -1) << "no floor";
+  }
   expect_same_rows(resumed.rows, full.rows);
   // Checkpoints 300 (the last step) joined; the latest 3 are kept.
   const auto after = list_checkpoints(dir);

@@ -25,24 +25,30 @@ std::vector<double> one_shot_mse(multitask::MultitaskModel& model, const Dataset
   return out;
 }
 
-// The mean absolute error, to check a task's own metrics replace the default.
+// The mean absolute error and the fraction of elements within 1 of their target: one accumulator with two
+// values of opposite directions, to check a task's own metrics replace the default and are flattened.
 class MaeMetric : public multitask::Metric {
  public:
   std::string name() const override { return "mae"; }
-  bool higher_is_better() const override { return false; }
-  void reset() override { sum_ = 0, count_ = 0; }
+  void reset() override { sum_ = 0, within_ = 0, count_ = 0; }
   void add(const Tensor& pred, const Tensor& target) override {
     const auto p = pred.to_vector(), t = target.to_vector();
-    for (std::size_t k = 0; k < p.size(); ++k) sum_ += std::abs(p[k] - t[k]);
-    count_ += static_cast<std::int64_t>(p.size());
+    for (std::size_t k = 0; k < p.size(); ++k) {
+      sum_ += std::abs(p[k] - t[k]);
+      within_ += std::abs(p[k] - t[k]) < 1.0 ? 1 : 0;
+    }
+    count_ += static_cast<double>(p.size());
     ++batches;
   }
-  double value() const override { return sum_ / static_cast<double>(count_); }
+  std::vector<multitask::MetricValue> values() const override {
+    return {{"mae", sum_ / count_, false}, {"within_1", within_ / count_, true}};
+  }
+  std::vector<double> accumulators() const override { return {sum_, within_, count_}; }
+  void set_accumulators(std::span<const double> acc) override { sum_ = acc[0], within_ = acc[1], count_ = acc[2]; }
   int batches = 0;
 
  private:
-  double sum_ = 0;
-  std::int64_t count_ = 0;
+  double sum_ = 0, within_ = 0, count_ = 0;
 };
 
 // Records the training mode of every forward.
@@ -75,6 +81,7 @@ TEST(Evaluator, AccumulatingOverBatchesEqualsOneShot) {
     for (int i = 0; i < 2; ++i) {
       EXPECT_EQ(r.tasks[i].task, "task" + std::to_string(i));
       EXPECT_EQ(r.tasks[i].metrics, std::vector<std::string>{"mse"});  // the default metric
+      EXPECT_EQ(r.tasks[i].higher_is_better, std::vector<bool>{false});
       EXPECT_NEAR(r.tasks[i].values[0], expected[i], 1e-6 * expected[i]) << "batch " << batch << " task " << i;
     }
     EXPECT_EQ(r.first(), (std::vector<double>{r.tasks[0].values[0], r.tasks[1].values[0]}));
@@ -95,9 +102,19 @@ TEST(Evaluator, UsesTheTasksOwnMetricsAndRestoresTrainingMode) {
   Evaluator eval(model, skewed_dataset(), 4);
   const EvalResult r = eval.evaluate();
   EXPECT_EQ(r.tasks[0].metrics, std::vector<std::string>{"mse"});
-  EXPECT_EQ(r.tasks[1].metrics, (std::vector<std::string>{"mae", "mse"}));
+  EXPECT_EQ(r.tasks[1].metrics, (std::vector<std::string>{"mae", "within_1", "mse"}));  // flattened in order
+  EXPECT_EQ(r.tasks[1].higher_is_better, (std::vector<bool>{false, true, false}));
+  ASSERT_EQ(r.tasks[1].values.size(), 3u);
   EXPECT_EQ(mae->batches, 3);  // 4 + 4 + 2 samples
   EXPECT_GT(r.tasks[1].values[0], 0.0);
+  EXPECT_GE(r.tasks[1].values[1], 0.0);
+  EXPECT_LE(r.tasks[1].values[1], 1.0);
+  EXPECT_EQ(r.first(), (std::vector<double>{r.tasks[0].values[0], r.tasks[1].values[0]}));  // mae, not within_1
+  const std::vector<multitask::MetricValue> mv = r.tasks[1].metric_values();
+  ASSERT_EQ(mv.size(), 3u);
+  EXPECT_EQ(mv[1].name, "within_1");
+  EXPECT_EQ(mv[1].value, r.tasks[1].values[1]);
+  EXPECT_TRUE(mv[1].higher_is_better);
   EXPECT_EQ(probe->seen_training, std::vector<bool>(3, false));  // evaluated in evaluation mode
   EXPECT_TRUE(model.is_training());
   model.eval();

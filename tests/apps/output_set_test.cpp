@@ -97,6 +97,31 @@ TEST(OutputSet, ASecondRunReplacesTheWholeSetAndNothingElse) {
   fs::remove_all(dir);
 }
 
+// GradNorm's summary records its weight parameterisation and the floor hits; metrics.csv has the running
+// count (nan for methods without a floor).
+TEST(OutputSet, GradNormSummaryHasWeightParamAndFloorHits) {
+  const fs::path dir = scratch("floor");
+  ToyRunResult gn = fake_result("gradnorm", 1.5), eq = fake_result("equal", 1);
+  gn.floor_hits = 5;
+  gn.rows[1].floor_hits = 5;
+  RunInfo info = kInfo;
+  info.weight_param = "softmax";
+  write_outputs(dir.string(), info, {eq, gn});
+  const auto summary = nlohmann::json::parse(slurp(dir / "gradnorm" / "summary.json"));
+  EXPECT_EQ(summary["weight_param"], "softmax");
+  EXPECT_EQ(summary["floor_hits"], 5);
+  const auto equal = nlohmann::json::parse(slurp(dir / "equal" / "summary.json"));
+  EXPECT_FALSE(equal.contains("floor_hits"));
+  EXPECT_FALSE(equal.contains("weight_param"));
+  const std::string csv = slurp(dir / "metrics.csv");
+  EXPECT_NE(csv.find(",floor_hits\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("gradnorm,10,"), std::string::npos);
+  EXPECT_NE(csv.find(",5\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("equal,10,"), std::string::npos);
+  EXPECT_NE(result_table(info, {gn}).find("floor hits 5"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST(OutputSet, AnInterruptedSetHasNoManifest) {
   // Killed after the earlier run's files were removed and part of the new set written: no run.json, so a
   // reader (plot_figure2.py) refuses the folder instead of mixing two runs.

@@ -1,6 +1,13 @@
 // The paper's qualitative toy result at T = 2 (Section 4), on a short run: GradNorm raises the weight of
 // the low-sigma task above 1 and ends with a lower task-normalised test loss than equal weighting.
 // Settings are the app's defaults except the step count (2000 instead of the default) to keep it quick.
+//
+// Sanitizer-sized: under AddressSanitizer (scripts/sanitize.sh; detected with __SANITIZE_ADDRESS__ for GCC and
+// __has_feature(address_sanitizer) for clang) the run is 300 steps per method instead of 2000 and only the
+// structural checks are kept (weights sum to T, same step-0 losses): the comparison with equal weighting is a
+// statistical claim about a 2000-step run, and the sanitizer run looks for memory errors and UB, which the same
+// code paths show after 300 steps. 2 x 2000 steps take about 90 s in Release on 2 loaded cores, several
+// times that under ASan + UBSan.
 #include <gtest/gtest.h>
 
 #include "apps/toy/experiment.h"
@@ -10,13 +17,25 @@
 namespace gn::toy {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 TEST(ToyT2, GradNormBeatsEqualWeightingAndRaisesLowSigmaWeight) {
   ToyDataConfig data;
   data.sigmas = {1.0, 100.0};
   const ToyData d = make_toy_data(data);
   ToyRunConfig run;
-  run.steps = 2000;
-  run.log_every = 500;
+  run.steps = kSanitized ? 300 : 2000;
+  run.log_every = kSanitized ? 100 : 500;
   run.weighting.gradnorm.alpha = 0.12;
   run.init_seed = 1001;
   run.batch_seed = 1002;
@@ -24,10 +43,12 @@ TEST(ToyT2, GradNormBeatsEqualWeightingAndRaisesLowSigmaWeight) {
   const auto equal = run_toy(d, run);
   run.method = "gradnorm";
   const auto gradnorm = run_toy(d, run);
-  EXPECT_GT(gradnorm.mean_weights[0], 1.0);
-  EXPECT_GT(gradnorm.final_weights[0], 1.0);
   EXPECT_NEAR(gradnorm.final_weights[0] + gradnorm.final_weights[1], 2.0, 1e-9);
-  EXPECT_LT(gradnorm.test_loss_ratio_sum, equal.test_loss_ratio_sum);
+  if (!kSanitized) {  // the paper's claim, on the full 2000-step run only
+    EXPECT_GT(gradnorm.mean_weights[0], 1.0);
+    EXPECT_GT(gradnorm.final_weights[0], 1.0);
+    EXPECT_LT(gradnorm.test_loss_ratio_sum, equal.test_loss_ratio_sum);
+  }
   // Both runs start from the same network and data: identical step-0 test losses.
   EXPECT_EQ(equal.initial_test_losses, gradnorm.initial_test_losses);
 }

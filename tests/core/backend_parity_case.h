@@ -37,7 +37,7 @@ const std::vector<std::int64_t> kSizes = {1, 31, 32, 33, 1023, kHuge};
 Tensor f32_values(const Tensor& x64) { return x64.to(DType::Float32).to(DType::Float64); }
 
 // Random sign times a magnitude uniform in [lo, hi): never zero, away from the kinks of relu and abs.
-Tensor signed_input(const Shape& s, gn::Generator& gen, double lo = 0.2, double hi = 1.5) {
+[[maybe_unused]] Tensor signed_input(const Shape& s, gn::Generator& gen, double lo = 0.2, double hi = 1.5) {
   std::vector<double> v(static_cast<std::size_t>(gn::numel(s)));
   for (auto& e : v) {
     const double mag = lo + (hi - lo) * gen.uniform();
@@ -46,7 +46,7 @@ Tensor signed_input(const Shape& s, gn::Generator& gen, double lo = 0.2, double 
   return f32_values(Tensor::from_vector(v, s, DType::Float64));
 }
 
-Tensor positive_input(const Shape& s, gn::Generator& gen, double lo = 0.2, double hi = 2.0) {
+[[maybe_unused]] Tensor positive_input(const Shape& s, gn::Generator& gen, double lo = 0.2, double hi = 2.0) {
   return f32_values(Tensor::uniform(s, gen, lo, hi, DType::Float64));
 }
 

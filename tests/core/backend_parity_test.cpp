@@ -9,8 +9,9 @@
 // op needs positive inputs) and are rounded to float32 before either side sees them, so both sides
 // compute on identical numbers. Sizes are awkward on purpose: 1, 31, 32, 33, 1023 and 2^20 + 7
 // elements for elementwise ops and reductions (block tails, a single element, more than one grid),
-// smaller odd shapes for matmul, linear and cross-entropy. Gradients are taken with gn::grad and a
-// random seed (the vector of the vector-Jacobian product) so every gradient element is exercised.
+// smaller odd shapes for matmul, linear and cross-entropy, image shapes for the dense losses. Gradients
+// are taken with gn::grad and a random seed (the vector of the vector-Jacobian product) so every
+// gradient element is exercised.
 //
 // Unwritten outputs: ops allocate their own outputs, so a test cannot hand an op a NaN-filled output
 // buffer ("poison" it) to prove that every element gets written. Second best, done below: the caching
@@ -330,6 +331,69 @@ TEST_P(BackendParity, CrossEntropy) {
             .reduce_len(k.n * S * k.c)
             .grad_lens({k.c, 1})
             .magnitude(cross_entropy_magnitudes(k.n, k.c, S, ignore)));
+  }
+}
+
+// ---- dense-prediction losses (core/ops_dense_loss.h) ----
+// Targets carry invalid pixels (depth 0 or negative, all-zero normals); the largest shapes cover many
+// reduction blocks with a ragged tail. The nearest resize of targets is a copy: compared exactly.
+
+const std::vector<Shape> kDepthShapes = {{1, 1, 1, 1}, {2, 1, 33, 31}, {3, 1, 17, 64}, {3, 1, 512, 700}};
+const std::vector<Shape> kNormalShapes = {{1, 3, 1, 1}, {2, 3, 17, 13}, {1, 3, 31, 33}, {2, 3, 512, 600}};
+
+// Depth in [0.2, 2) with about a quarter invalid (0, or negative: both fail t > 0); the first is valid.
+Tensor depth_target(const Shape& s, gn::Generator& gen) {
+  std::vector<double> v = positive_input(s, gen).to_vector();
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    const double u = gen.uniform();
+    if (u < 0.15) v[i] = 0;
+    if (u > 0.9) v[i] = -v[i];
+  }
+  return Tensor::from_vector(v, s, DType::Float64);
+}
+
+TEST_P(BackendParity, MaskedDepthLosses) {
+  // Every term (p - t)^2 or |p - t| is >= 0, so M = |loss| is the sum of |terms| (the default); each
+  // gradient element is one product (n = 1).
+  for (const Shape& s : kDepthShapes) {
+    const std::int64_t n = gn::numel(s);
+    run(Case("masked_mse_loss " + shape_str(s), {signed_input(s, gen_), depth_target(s, gen_)},
+             [](const TensorList& x) { return gn::masked_mse_loss(x[0], x[1]); })
+            .reduce_len(n));
+    run(Case("masked_l1_loss " + shape_str(s), {signed_input(s, gen_), depth_target(s, gen_)}, [](const TensorList& x) {
+          return gn::masked_l1_loss(x[0], x[1]);
+        }).reduce_len(n));
+  }
+}
+
+TEST_P(BackendParity, NormalCosineLoss) {
+  // Terms 1 - cos >= 0 (M = |loss|); the per-pixel math is double on every backend, so each gradient
+  // element is accurate to its final rounding (n = 1). About a sixth of the target vectors are all zero.
+  for (const Shape& s : kNormalShapes) {
+    std::vector<double> t = signed_input(s, gen_).to_vector();
+    const std::int64_t S = s[2] * s[3];
+    for (std::int64_t n = 0; n < s[0]; ++n)
+      for (std::int64_t px = 1; px < S; ++px)
+        if (gen_.uniform() < 1.0 / 6)
+          for (std::int64_t c = 0; c < 3; ++c) t[static_cast<std::size_t>((n * 3 + c) * S + px)] = 0;
+    run(Case("normal_cosine_loss " + shape_str(s), {signed_input(s, gen_), Tensor::from_vector(t, s, DType::Float64)},
+             [](const TensorList& x) { return gn::normal_cosine_loss(x[0], x[1]); })
+            .reduce_len(s[0] * S)
+            .grads_for({true, false}));  // the target gets no gradient
+  }
+}
+
+// The resize is a copy: bit-identical on every backend, float and int64, up and down, odd ratios.
+TEST_P(BackendParity, ResizeNearestIsExact) {
+  const gn::Device dev = device();
+  std::vector<std::int64_t> labels(2 * 13 * 11);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int64_t>(gen_.next_u64() % 7) - 1;
+  const Tensor lab = Tensor::from_labels(labels, {2, 13, 11});
+  const Tensor img = signed_input({2, 3, 13, 11}, gen_).to(DType::Float32);
+  for (const auto& [oh, ow] : {std::pair<std::int64_t, std::int64_t>{4, 3}, {6, 5}, {27, 23}, {13, 11}}) {
+    SCOPED_TRACE(std::to_string(oh) + "x" + std::to_string(ow));
+    EXPECT_EQ(gn::resize_nearest2d(lab.to(dev), oh, ow).to_vector(), gn::resize_nearest2d(lab, oh, ow).to_vector());
+    EXPECT_EQ(gn::resize_nearest2d(img.to(dev), oh, ow).to_vector(), gn::upsample_nearest2d(img, oh, ow).to_vector());
   }
 }
 

@@ -35,11 +35,11 @@ struct HostState {
   std::vector<double> block;
   std::int64_t status = kGradNormOk;  // an input too: a failure is sticky
   GradNormBuffers b() { return gradnorm_buffers(T, block.data(), &status); }
-  // The five state arrays (w, L_i(0), the loss sum, m, v): what a failed update must not touch.
-  std::vector<double> state() const { return {block.begin(), block.begin() + 5 * T}; }
+  // The state (w, L_i(0), the loss sum, m, v, s, the floor count): what a failed update must not touch.
+  std::vector<double> state() const { return {block.begin(), block.begin() + gradnorm_persistent_doubles(T)}; }
   // NaN in every output array, so an output an update forgets to write shows; status OK (not failed).
   void poison_outputs() {
-    std::fill(block.begin() + 5 * T, block.end(), kNaN);
+    std::fill(block.begin() + gradnorm_persistent_doubles(T), block.end(), kNaN);
     status = kGradNormOk;
   }
 };
@@ -110,6 +110,8 @@ void expect_update_matches(HostState before, HostState cpu, HostState dev, const
   expect_same_bits(d.initial_loss_sum, c.initial_loss_sum, T, "loss sum");
   expect_same_bits(d.loss_ratio, c.loss_ratio, T, "loss ratio");
   expect_same_bits(d.inverse_rate, c.inverse_rate, T, "inverse rate");
+  expect_same_bits(d.params, c.params, T, "s (unused by linear)");
+  EXPECT_EQ(*d.floor_hits, *c.floor_hits) << "floor hits";
   const bool adam = o.optimizer == GradNormOptimizer::Adam;
   const double step_size = o.lr / (1 - std::pow(o.beta1, static_cast<double>(update)));
   const double bc2_sqrt = std::sqrt(1 - std::pow(o.beta2, static_cast<double>(update)));
@@ -227,6 +229,66 @@ TEST(GradNormCudaUpdate, MatchesCpuKernelSgdDoubleWeights) {
 TEST(GradNormCudaUpdate, MatchesCpuKernelSgdFloatWeights) {
   GN_SKIP_WITHOUT_CUDA();
   check_against_cpu<float>(GradNormOptimizer::Sgd);
+}
+
+// The log and softmax parameterisations: 12 updates from equal states, as above. The device's pow, exp
+// and log may differ from the CPU's in the last bits and nvcc may fuse multiply-adds, so the comparison is
+// relative, 1e-12 (thousands of ulps: far above a few roundings through Adam, exp and the normalisation,
+// far below a wrong coupling term or a mixed-up task); the floor count stays 0 on both.
+void check_params_against_cpu(GradNormParam param, GradNormOptimizer optimizer) {
+  for (const int T : {1, 2, 5, 33})
+    for (const bool squared : {false, true}) {
+      GradNormUpdateOptions opt;
+      opt.optimizer = optimizer;
+      opt.param = param;
+      opt.alpha = 0.12 + 0.5 * (T % 3);
+      opt.squared_norms = squared;
+      DeviceState dev(T);
+      Dev<double> L_d(T), G_d(T), out_d(T);
+      for (int k = 1; k <= 12; ++k) {
+        HostState before = dev.read();
+        before.poison_outputs();
+        dev.write(before);
+        std::vector<double> L, G;
+        update_inputs(T, k, before.block.data(), L, G);
+        if (squared)
+          for (auto& g : G) g *= g;
+        L_d.upload(L);
+        G_d.upload(G);
+        cuda::gradnorm_update<double>(T, L_d.get(), G_d.get(), nullptr, dev.b(), out_d.get(), opt, k, stream());
+        HostState cpu = before;
+        std::vector<double> out_cpu(T, kNaN);
+        cpu::gradnorm_update<double>(T, L.data(), G.data(), nullptr, cpu.b(), out_cpu.data(), opt, k);
+        HostState got = dev.read();
+        ASSERT_EQ(cpu.status, kGradNormOk);
+        ASSERT_EQ(got.status, kGradNormOk);
+        const GradNormBuffers c = cpu.b(), d = got.b();
+        auto near = [&](const double* x, const double* y, const char* what) {
+          for (int i = 0; i < T; ++i) EXPECT_NEAR(x[i], y[i], 1e-12 * (1 + std::abs(y[i]))) << what << " [" << i << "]";
+        };
+        near(d.weights, c.weights, "w");
+        near(d.params, c.params, "s");
+        near(d.param_grad, c.param_grad, "dLgrad/ds");
+        near(d.weights_stepped, c.weights_stepped, "stepped w");
+        near(d.adam_m, c.adam_m, "m");
+        near(d.adam_v, c.adam_v, "v");
+        near(out_d.download(T).data(), out_cpu.data(), "weights_out");
+        EXPECT_EQ(*d.floor_hits, 0.0);
+        if (::testing::Test::HasFailure())
+          FAIL() << gradnorm_param_name(param) << " T=" << T << " squared=" << squared << " update " << k;
+      }
+    }
+}
+
+TEST(GradNormCudaUpdate, LogParamMatchesCpuKernel) {
+  GN_SKIP_WITHOUT_CUDA();
+  check_params_against_cpu(GradNormParam::Log, GradNormOptimizer::Adam);
+  check_params_against_cpu(GradNormParam::Log, GradNormOptimizer::Sgd);
+}
+TEST(GradNormCudaUpdate, SoftmaxParamMatchesCpuKernel) {
+  GN_SKIP_WITHOUT_CUDA();
+  check_params_against_cpu(GradNormParam::Softmax, GradNormOptimizer::Adam);
+  check_params_against_cpu(GradNormParam::Softmax, GradNormOptimizer::Sgd);
 }
 
 // With G^2 rounded to double, sqrt(fl(G^2)) == G exactly (binary floating point, round to nearest; CUDA's

@@ -156,10 +156,12 @@ TEST(MultitaskMse, Float64ReferenceMatchesDoubleKernel) {
 // ---- the GradNorm weight update, CPU kernel (kernels/cpu/gradnorm_update.h) ----------------------------
 //
 // cpu::gradnorm_update against a step-by-step float64 oracle written here from the building blocks
-// (cpu::gradnorm_weight_grad, cpu::adam_step / cpu::sgd_step, cpu::renormalize_weights). The oracle calls
+// (cpu::gradnorm_weight_grad, cpu::gradnorm_param_grad, cpu::adam_step / cpu::sgd_step,
+// cpu::renormalize_weights). The oracle calls
 // the same compiled functions in the same order on the same values, and does by hand only correctly
-// rounded single operations (sqrt, +, /), so the two must agree bit for bit: any tolerance would hide a
-// reordered sum or a missed step.
+// rounded single operations (sqrt, +, /) and the same libm calls (exp, log) for the log and softmax
+// parameterisations, so the two must agree bit for bit: any tolerance would hide a reordered sum or a
+// missed step. The log and softmax gradients are checked against finite differences separately.
 
 namespace gn {
 namespace {
@@ -176,11 +178,11 @@ struct HostGradNorm {
   std::int64_t status = kGradNormOk;  // an input too: a failure is sticky
   explicit HostGradNorm(int tasks) : T(tasks), block(static_cast<std::size_t>(gradnorm_state_doubles(tasks)), 0.0) {
     std::fill(block.begin(), block.begin() + T, 1.0);
-    std::fill(block.begin() + 5 * T, block.end(), kPoison);
+    std::fill(block.begin() + gradnorm_persistent_doubles(T), block.end(), kPoison);
   }
   GradNormBuffers b() { return gradnorm_buffers(T, block.data(), &status); }
-  // The five state arrays (w, L_i(0), the loss sum, m, v): what a failed update must not touch.
-  std::vector<double> state() const { return {block.begin(), block.begin() + 5 * T}; }
+  // The state (w, L_i(0), the loss sum, m, v, s, the floor count): what a failed update must not touch.
+  std::vector<double> state() const { return {block.begin(), block.begin() + gradnorm_persistent_doubles(T)}; }
 };
 
 void expect_same_bits(const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
@@ -196,8 +198,8 @@ std::vector<double> first(const double* p, int n) { return {p, p + n}; }
 // The oracle: the update of kernels/gradnorm_update_state.h written out step by step (success path).
 struct OracleGradNorm {
   int T;
-  std::vector<double> w, l0, sum, m, v, ratio, rate, target, dw, stepped, G;
-  double lgrad = 0;
+  std::vector<double> w, l0, sum, m, v, s, ratio, rate, target, dw, dp, stepped, G;
+  double lgrad = 0, floor_hits = 0;
   explicit OracleGradNorm(int tasks)
       : T(tasks),
         w(tasks, 1.0),
@@ -205,10 +207,12 @@ struct OracleGradNorm {
         sum(tasks, 0.0),
         m(tasks, 0.0),
         v(tasks, 0.0),
+        s(tasks, 0.0),
         ratio(tasks),
         rate(tasks),
         target(tasks),
         dw(tasks),
+        dp(tasks),
         stepped(tasks),
         G(tasks) {}
   void step(const std::vector<double>& L, const std::vector<double>& norms, const GradNormUpdateOptions& o,
@@ -221,14 +225,29 @@ struct OracleGradNorm {
       }
     lgrad = cpu::gradnorm_weight_grad(T, L.data(), l0.data(), G.data(), w.data(), o.alpha,
                                       {ratio.data(), rate.data(), target.data(), dw.data()});
-    stepped = w;
+    // The optimised parameter's gradient: the chain rule through w = p, exp(s) or T softmax(s).
+    const bool linear = o.param == GradNormParam::Linear;
+    cpu::gradnorm_param_grad(T, o.param, w.data(), dw.data(), dp.data());
+    std::vector<double> p = linear ? w : s;
     if (o.optimizer == GradNormOptimizer::Adam)
-      cpu::adam_step<double>(T, stepped.data(), dw.data(), m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0,
-                             update);
+      cpu::adam_step<double>(T, p.data(), dp.data(), m.data(), v.data(), o.lr, o.beta1, o.beta2, o.eps, 0.0, update);
     else
-      cpu::sgd_step<double>(T, stepped.data(), dw.data(), nullptr, o.lr, 0.0, 0.0, false);
-    w = stepped;
-    cpu::renormalize_weights<double>(T, w.data(), o.min_weight);
+      cpu::sgd_step<double>(T, p.data(), dp.data(), nullptr, o.lr, 0.0, 0.0, false);
+    if (linear) {
+      stepped = p;
+      for (int i = 0; i < T; ++i) floor_hits += p[i] < o.min_weight;
+      w = p;
+      cpu::renormalize_weights<double>(T, w.data(), o.min_weight);
+      return;
+    }
+    const double top = *std::max_element(p.begin(), p.end());
+    double total = 0;
+    for (int i = 0; i < T; ++i) total += std::exp(p[i] - top);
+    for (int i = 0; i < T; ++i) {
+      w[i] = std::exp(p[i] - top) * T / total;
+      stepped[i] = o.param == GradNormParam::Log ? std::exp(p[i]) : w[i];
+      s[i] = o.param == GradNormParam::Log ? std::log(w[i]) : p[i];
+    }
   }
 };
 
@@ -243,12 +262,13 @@ void update_inputs(int T, int k, const double* w, std::vector<double>& L, std::v
 }
 
 template <class W>
-void check_against_oracle(GradNormOptimizer optimizer) {
+void check_against_oracle(GradNormOptimizer optimizer, GradNormParam param = GradNormParam::Linear) {
   for (const int T : {1, 2, 3, 5, 16})
     for (const bool squared : {false, true})
       for (const int K : {1, 3}) {
         GradNormUpdateOptions opt;
         opt.optimizer = optimizer;
+        opt.param = param;
         opt.alpha = 0.12 + 0.5 * (T % 3);
         opt.squared_norms = squared;
         opt.initial_loss_steps = K;
@@ -276,6 +296,9 @@ void check_against_oracle(GradNormOptimizer optimizer) {
           expect_same_bits(first(b.weight_grad, T), ref.dw, "dLgrad/dw");
           expect_same_bits(first(b.weights_stepped, T), ref.stepped, "stepped w");
           expect_same_bits(first(b.norms, T), ref.G, "norms");
+          expect_same_bits(first(b.params, T), ref.s, "s");
+          expect_same_bits(first(b.param_grad, T), ref.dp, "dLgrad/dp");
+          EXPECT_EQ(*b.floor_hits, ref.floor_hits);
           EXPECT_TRUE(same_bits(*b.lgrad, ref.lgrad)) << *b.lgrad << " vs " << ref.lgrad;
           for (int i = 0; i < T; ++i) {  // weights_out is the master rounded once to W
             const W want = static_cast<W>(ref.w[i]);
@@ -284,7 +307,8 @@ void check_against_oracle(GradNormOptimizer optimizer) {
           if (optimizer == GradNormOptimizer::Sgd)  // SGD leaves Adam's moments alone
             expect_same_bits(first(b.adam_m, T), std::vector<double>(T, 0.0), "m under SGD");
           if (::testing::Test::HasFailure())
-            FAIL() << "T=" << T << " squared=" << squared << " K=" << K << " update " << k;
+            FAIL() << gradnorm_param_name(param) << " T=" << T << " squared=" << squared << " K=" << K << " update "
+                   << k;
         }
       }
 }
@@ -300,6 +324,91 @@ TEST(GradNormUpdateCpu, MatchesStepByStepFloat64SgdDoubleWeights) {
 }
 TEST(GradNormUpdateCpu, MatchesStepByStepFloat64SgdFloatWeights) {
   check_against_oracle<float>(GradNormOptimizer::Sgd);
+}
+TEST(GradNormUpdateCpu, MatchesStepByStepFloat64LogParam) {
+  check_against_oracle<double>(GradNormOptimizer::Adam, GradNormParam::Log);
+  check_against_oracle<float>(GradNormOptimizer::Sgd, GradNormParam::Log);
+}
+TEST(GradNormUpdateCpu, MatchesStepByStepFloat64SoftmaxParam) {
+  check_against_oracle<double>(GradNormOptimizer::Adam, GradNormParam::Softmax);
+  check_against_oracle<float>(GradNormOptimizer::Sgd, GradNormParam::Softmax);
+}
+
+// dLgrad/ds (param_grad) against central differences of Lgrad(s) = sum_i |w_i(s) g_i - target_i|, the
+// targets held constant (as GradNorm holds them), with w(s) = exp(s) (log) or T softmax(s) (softmax).
+TEST(GradNormUpdateCpu, ParamGradientMatchesFiniteDifferences) {
+  const int T = 4;
+  const std::vector<double> L{1.0, 0.8, 0.5, 0.9}, L0{1.0, 1.0, 1.0, 1.0}, g{0.7, 1.9, 0.4, 1.2};
+  for (const GradNormParam param : {GradNormParam::Log, GradNormParam::Softmax}) {
+    HostGradNorm st(T);
+    const GradNormBuffers b = st.b();
+    const std::vector<double> s0{0.3, -0.2, 0.5, -0.6};
+    double total = 0;
+    for (double x : s0) total += std::exp(x);
+    for (int i = 0; i < T; ++i) {
+      b.weights[i] = std::exp(s0[i]) * T / total;  // T softmax(s0): a consistent state for both
+      b.params[i] = param == GradNormParam::Log ? std::log(b.weights[i]) : s0[i];
+      b.initial_losses[i] = L0[i];
+    }
+    std::vector<double> G(T), w_out(T);
+    for (int i = 0; i < T; ++i) G[i] = b.weights[i] * g[i];
+    const std::vector<double> s_at = first(b.params, T);
+    GradNormUpdateOptions opt;
+    opt.param = param;
+    opt.optimizer = GradNormOptimizer::Sgd;
+    opt.squared_norms = false;
+    opt.initial_loss_steps = 0;
+    opt.alpha = 0.8;
+    cpu::gradnorm_update<double>(T, L.data(), G.data(), nullptr, b, w_out.data(), opt, 1);
+    ASSERT_EQ(st.status, kGradNormOk);
+    const std::vector<double> target = first(b.target, T);
+    auto lgrad = [&](std::vector<double> s) {
+      double sum_e = 0, out = 0;
+      for (double x : s) sum_e += std::exp(x);
+      for (int i = 0; i < T; ++i) {
+        const double w = param == GradNormParam::Log ? std::exp(s[i]) : std::exp(s[i]) * T / sum_e;
+        out += std::abs(w * g[i] - target[i]);
+      }
+      return out;
+    };
+    const double h = 1e-6;
+    for (int j = 0; j < T; ++j) {
+      std::vector<double> up = s_at, down = s_at;
+      up[j] += h;
+      down[j] -= h;
+      const double fd = (lgrad(up) - lgrad(down)) / (2 * h);
+      EXPECT_NEAR(b.param_grad[j], fd, 1e-6 * (1 + std::abs(fd))) << gradnorm_param_name(param) << " s_" << j;
+    }
+  }
+}
+
+// The floor counter: an SGD step that must overshoot below zero fires the floor once per update here (a
+// known count), a small step never does, and log / softmax never do even with the overshooting step.
+TEST(GradNormUpdateCpu, FloorHitsAreCountedExactly) {
+  const std::vector<double> L{1.0, 1.0}, G{1.0, 3.0};  // targets mean(G) = 2: dLgrad/dw = (-1/w_0, +3/w_1)
+  for (const GradNormParam param : {GradNormParam::Linear, GradNormParam::Log, GradNormParam::Softmax}) {
+    HostGradNorm s(2);
+    GradNormUpdateOptions opt;
+    opt.optimizer = GradNormOptimizer::Sgd;
+    opt.param = param;
+    opt.lr = 0.5;  // linear: w_1 = 1 - 0.5 * 3 = -0.5 < 0, then below zero again from 1e-4-ish
+    opt.squared_norms = false;
+    std::vector<double> w_out(2);
+    const GradNormBuffers b = s.b();
+    EXPECT_EQ(*b.floor_hits, 0.0);
+    for (int k = 1; k <= 3; ++k) {
+      cpu::gradnorm_update<double>(2, L.data(), G.data(), nullptr, b, w_out.data(), opt, k);
+      ASSERT_EQ(s.status, kGradNormOk) << gradnorm_param_name(param);
+      const double want = param == GradNormParam::Linear ? k : 0;  // linear: exactly task 1, every update
+      EXPECT_EQ(*b.floor_hits, want) << gradnorm_param_name(param) << " update " << k;
+      EXPECT_GT(b.weights[0], 0.0);
+      EXPECT_GT(b.weights[1], 0.0);
+      EXPECT_NEAR(b.weights[0] + b.weights[1], 2.0, 4 * kEps64);
+    }
+    if (param == GradNormParam::Linear) {
+      EXPECT_LT(b.weights_stepped[1], opt.min_weight);
+    }
+  }
 }
 
 // One SGD update worked by hand, exact in binary: T = 2, L = L(0) (ratios 1, targets mean(G) = 2),
@@ -322,6 +431,7 @@ TEST(GradNormUpdateCpu, SgdStepByHand) {
   EXPECT_EQ(b.weights[1], 0.625 * 2 / 1.75);
   EXPECT_EQ(w_out[0], static_cast<float>(1.125 * 2 / 1.75));
   EXPECT_EQ(first(b.adam_m, 2), (std::vector<double>{0.0, 0.0}));
+  EXPECT_EQ(*b.floor_hits, 0.0) << "no weight went below the floor";
 }
 
 // initial_loss_steps = 1 (the paper's rule): L_i(0) is the first update's losses, never overwritten.
@@ -475,9 +585,13 @@ TEST(GradNormUpdateCpu, SquaredNormsMatchPlainNorms) {
 // weight is > 0 and sum w = T. Rounding bound, u = eps / 2: w_i = fl(fl(f_i T) / S), S the sum of the
 // floored f_i in T - 1 roundings, so |sum w - T| <= T (T + 1) u to first order, plus T - 1 roundings of
 // the sum here: T (T + 1) eps covers both; weights_out (float) adds T rounding errors of eps_f / 2 w_i.
-TEST(GradNormUpdateCpu, WeightsStayPositiveAndSumToT) {
+// (Log and softmax: the same bound with f_i = exp(s_i - max s).) Linear counts each floor hit in the
+// state; log and softmax never hit it.
+class WeightsStayPositive : public ::testing::TestWithParam<GradNormParam> {};
+TEST_P(WeightsStayPositive, AndSumToT) {
   const int T = 4;
   GradNormUpdateOptions opt;
+  opt.param = GetParam();
   opt.lr = 0.5;
   opt.min_weight = 1e-3;
   opt.squared_norms = false;
@@ -499,7 +613,12 @@ TEST(GradNormUpdateCpu, WeightsStayPositiveAndSumToT) {
     double sum = 0, sum_out = 0;
     for (int i = 0; i < T; ++i) {
       ASSERT_GT(b.weights[i], 0.0) << "update " << k;
-      ASSERT_GT(w_out[i], 0.0f) << "update " << k;
+      // Log and softmax: a weight may fall below the smallest float (lr 0.5 drives s to about -100 here)
+      // and round to 0 in a float32 model; the float64 master stays > 0.
+      if (GetParam() == GradNormParam::Linear)
+        ASSERT_GT(w_out[i], 0.0f) << "update " << k;
+      else
+        ASSERT_GE(w_out[i], 0.0f) << "update " << k;
       ASSERT_EQ(w_out[i], static_cast<float>(b.weights[i]));
       floored += b.weights_stepped[i] < opt.min_weight;
       sum += b.weights[i];
@@ -508,8 +627,16 @@ TEST(GradNormUpdateCpu, WeightsStayPositiveAndSumToT) {
     ASSERT_NEAR(sum, T, tol) << "update " << k;
     ASSERT_NEAR(sum_out, T, tol_out) << "update " << k;
   }
-  EXPECT_GT(floored, 0) << "the run never reached the floor: make the steps larger";
+  if (GetParam() == GradNormParam::Linear) {
+    EXPECT_GT(floored, 0) << "the run never reached the floor: make the steps larger";
+    EXPECT_EQ(s.b().floor_hits[0], floored) << "every floor hit is counted";
+  } else {
+    EXPECT_EQ(s.b().floor_hits[0], 0.0) << "no floor for " << gradnorm_param_name(GetParam());
+  }
 }
+INSTANTIATE_TEST_SUITE_P(GradNormUpdateCpu, WeightsStayPositive,
+                         ::testing::Values(GradNormParam::Linear, GradNormParam::Log, GradNormParam::Softmax),
+                         [](const auto& info) { return std::string(gradnorm_param_name(info.param)); });
 
 TEST(GradNormUpdateCpu, RejectsBadArguments) {
   HostGradNorm s(2);

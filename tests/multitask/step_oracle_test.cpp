@@ -27,6 +27,7 @@ struct OracleCase {
   const char* method;
   double alpha;
   bool mixed_losses;
+  const char* weight_param = "linear";  // GradNorm's parameterisation of w
 };
 
 std::string case_name(const ::testing::TestParamInfo<OracleCase>& info) {
@@ -34,6 +35,7 @@ std::string case_name(const ::testing::TestParamInfo<OracleCase>& info) {
   for (char& c : name)
     if (c == '-') c = '_';
   name += "_alpha" + std::to_string(static_cast<int>(info.param.alpha * 10));
+  if (std::string(info.param.weight_param) != "linear") name += std::string("_") + info.param.weight_param;
   return name + (info.param.mixed_losses ? "_mixed" : "_mse");
 }
 
@@ -50,6 +52,7 @@ TEST_P(StepOracle, FastStepEqualsNaive) {
   cfg.gradnorm.alpha = c.alpha;
   cfg.gradnorm.optimizer = "sgd";  // plain SGD on w: its update is exactly -lr * dLgrad/dw
   cfg.gradnorm.lr = 0.05;
+  cfg.gradnorm.weight_param = c.weight_param;
   cfg.static_weights = {0.5, 2.0, 0.5};
   auto fast_w = multitask::make_weighting(c.method, T, cfg);
   auto naive_w = multitask::make_weighting(c.method, T, cfg);
@@ -82,7 +85,11 @@ INSTANTIATE_TEST_SUITE_P(EveryMethod, StepOracle,
                                            OracleCase{"uncertainty", 0, false}, OracleCase{"gradnorm-static", 0, false},
                                            OracleCase{"equal", 0, true}, OracleCase{"static", 0, true},
                                            OracleCase{"gradnorm", 1.5, true}, OracleCase{"gradnorm", 0.0, true},
-                                           OracleCase{"uncertainty", 0, true}, OracleCase{"gradnorm-static", 0, true}),
+                                           OracleCase{"uncertainty", 0, true}, OracleCase{"gradnorm-static", 0, true},
+                                           OracleCase{"gradnorm", 0.5, false, "log"},
+                                           OracleCase{"gradnorm", 0.5, false, "softmax"},
+                                           OracleCase{"gradnorm", 1.5, true, "log"},
+                                           OracleCase{"gradnorm", 1.5, true, "softmax"}),
                          case_name);
 
 // Equal weighting through the multitask step = plain training on the summed loss.

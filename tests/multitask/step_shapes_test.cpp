@@ -2,16 +2,12 @@
 // W a test layer (a Linear whose output is viewed as C channels of 2x2 pixels), and W an nn::Conv2d.
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <string>
 
 #include "core/ops.h"
 #include "model_fixture.h"
-#include "multitask/naive_step.h"
-#include "multitask/step.h"
-#include "multitask/strategies.h"
 #include "nn/conv.h"
-#include "nn/sgd.h"
+#include "oracle_driver.h"
 
 namespace gn {
 namespace {
@@ -53,37 +49,6 @@ std::shared_ptr<multitask::MultitaskModel> image_model(std::uint64_t seed) {
     heads.push_back(head);
   }
   return std::make_shared<multitask::MultitaskModel>(trunk, shared, heads);
-}
-
-// Steps a fast and a naive copy of the same model on the same batches with `method` and checks, every
-// step, losses, weights, norms and parameters agree to 1e-10 (float64). make_batch(t) gives x and targets.
-using ModelFn = std::shared_ptr<multitask::MultitaskModel> (*)(std::uint64_t);
-void expect_fast_equals_naive(ModelFn make_model, const std::function<TinyBatch(int)>& make_batch,
-                              const std::string& method, int steps) {
-  auto fast_model = make_model(9), naive_model = make_model(9);
-  const int T = fast_model->num_tasks();
-  multitask::WeightingConfig cfg;
-  cfg.gradnorm.alpha = 1.5;
-  cfg.gradnorm.optimizer = "sgd";
-  cfg.gradnorm.lr = 0.05;
-  cfg.static_weights = {0.5, 1.0, 1.5};
-  auto fast_w = multitask::make_weighting(method, T, cfg), naive_w = multitask::make_weighting(method, T, cfg);
-  nn::SGD fast_opt(fast_model->parameters(), 0.05, 0.9), naive_opt(naive_model->parameters(), 0.05, 0.9);
-  multitask::MultitaskStep stepper(*fast_model, *fast_w, fast_opt);
-  for (int t = 0; t < steps; ++t) {
-    const TinyBatch b = make_batch(t);
-    const auto fast = stepper.step(b.x, b.y);
-    const auto naive = multitask::naive_step(*naive_model, *naive_w, naive_opt, b.x, b.y, t);
-    constexpr double kTol = 1e-10;
-    for (std::size_t i = 0; i < naive.losses.size(); ++i) {
-      EXPECT_NEAR(fast.losses[i], naive.losses[i], kTol * (1 + naive.losses[i]));
-      EXPECT_NEAR(fast.next_weights[i], naive.next_weights[i], kTol);
-    }
-    ASSERT_EQ(fast.weighted_norms.size(), naive.weighted_norms.size());
-    for (std::size_t i = 0; i < naive.weighted_norms.size(); ++i)
-      EXPECT_NEAR(fast.weighted_norms[i], naive.weighted_norms[i], kTol * (1 + naive.weighted_norms[i]));
-    EXPECT_LT(max_abs_diff(fast_model->parameters(), naive_model->parameters()), kTol) << "step " << t;
-  }
 }
 
 class ImageShapedZ : public ::testing::TestWithParam<const char*> {};

@@ -19,8 +19,9 @@ multitask::TaskSignals signals(int k, int T) {
   return {k, Tensor::from_vector(L, {T}, DType::Float64), Tensor::from_vector(sq, {T}, DType::Float64), Tensor()};
 }
 
-multitask::WeightingConfig config() {
+multitask::WeightingConfig config(const char* weight_param = "linear") {
   multitask::WeightingConfig cfg;
+  cfg.gradnorm.weight_param = weight_param;
   cfg.gradnorm.alpha = 0.7;
   cfg.gradnorm.initial_loss = multitask::InitialLoss::parse("mean-of-first:3");
   cfg.static_weights = {0.5, 1.0, 1.5};
@@ -88,6 +89,44 @@ TEST_P(WeightingState, BadStateIsRefusedAndChangesNothing) {
   nn::StateDict reshaped = good;
   reshaped.back().second = Tensor::zeros({reshaped.back().second.numel() + 1}, reshaped.back().second.dtype());
   expect_refused(reshaped, "a mis-shaped entry");
+}
+
+// GradNorm's log and softmax parameterisations: s and the floor count travel with the state, the next
+// updates are bitwise those of the uninterrupted run, and a state of another parameterisation is refused
+// with an error naming both.
+TEST(GradNormWeightParamState, RoundTripAndMismatchRefused) {
+  const int T = 3;
+  for (const char* param : {"linear", "log", "softmax"}) {
+    auto original = multitask::make_weighting("gradnorm", T, config(param));
+    for (int k = 0; k < 4; ++k) original->update(signals(k, T));
+    const nn::StateDict saved = original->state_dict();
+    auto resumed = multitask::make_weighting("gradnorm", T, config(param));
+    resumed->load_state_dict(saved);
+    for (int k = 4; k < 8; ++k) {
+      original->update(signals(k, T));
+      resumed->update(signals(k, T));
+      ASSERT_EQ(resumed->read_weights(), original->read_weights()) << param << " update " << k;
+      ASSERT_EQ(resumed->read_diagnostics().entries, original->read_diagnostics().entries) << param;
+    }
+    EXPECT_TRUE(original->read_diagnostics().has("floor_hits"));
+    EXPECT_EQ(original->read_diagnostics().has("params"), std::string(param) != "linear");
+    for (const char* other : {"linear", "log", "softmax"}) {
+      if (std::string(other) == param) continue;
+      auto w = multitask::make_weighting("gradnorm", T, config(other));
+      const auto before = w->read_weights();
+      try {
+        w->load_state_dict(saved);
+        ADD_FAILURE() << param << " state loaded into a " << other << " run";
+      } catch (const Error& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(std::string("'") + param + "'"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(std::string("'") + other + "'"), std::string::npos) << msg;
+      }
+      EXPECT_EQ(w->read_weights(), before);
+      EXPECT_EQ(w->updates(), 0);
+    }
+  }
+  EXPECT_THROW(multitask::make_weighting("gradnorm", T, config("exp")), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryMethod, WeightingState,

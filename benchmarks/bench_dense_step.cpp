@@ -37,21 +37,8 @@ void BM_DenseStepPaired(benchmark::State& state) {
   const auto p = problem();
   multitask::WeightingConfig cfg;
   cfg.gradnorm.alpha = 1.5;
-  struct Run {
-    std::shared_ptr<multitask::MultitaskModel> model;
-    std::unique_ptr<multitask::LossWeighting> weighting;
-    std::unique_ptr<nn::Adam> opt;
-    std::unique_ptr<multitask::MultitaskStep> step;
-  };
-  auto make = [&](const char* method) {
-    Run r;
-    r.model = testing_support::dense_model(p, 1);
-    r.weighting = multitask::make_weighting(method, 3, cfg);
-    r.opt = std::make_unique<nn::Adam>(r.model->parameters(), 1e-4);
-    r.step = std::make_unique<multitask::MultitaskStep>(*r.model, *r.weighting, *r.opt);
-    return r;
-  };
-  Run equal = make("equal"), gradnorm = make("gradnorm");
+  bench::StepRun equal(testing_support::dense_model(p, 1), "equal", cfg, 1e-4),
+      gradnorm(testing_support::dense_model(p, 1), "gradnorm", cfg, 1e-4);
   const auto batch = testing_support::dense_batch(p, 3);
   for (int warm = 0; warm < 3; ++warm) {
     equal.step->step(batch.x, batch.y, false);

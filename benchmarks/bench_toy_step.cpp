@@ -43,21 +43,8 @@ void BM_ToyStepPaired(benchmark::State& state) {
   constexpr std::int64_t kBatch = 100, kIn = 250, kHidden = 100, kOut = 100;
   multitask::WeightingConfig cfg;
   cfg.gradnorm.alpha = 0.12;
-  struct Run {
-    std::shared_ptr<multitask::MultitaskModel> model;
-    std::unique_ptr<multitask::LossWeighting> weighting;
-    std::unique_ptr<nn::Adam> opt;
-    std::unique_ptr<multitask::MultitaskStep> step;
-  };
-  auto make = [&](const char* method) {
-    Run r;
-    r.model = toy::make_toy_model(kIn, kHidden, kOut, T, 1);
-    r.weighting = multitask::make_weighting(method, T, cfg);
-    r.opt = std::make_unique<nn::Adam>(r.model->parameters(), 1e-3);
-    r.step = std::make_unique<multitask::MultitaskStep>(*r.model, *r.weighting, *r.opt);
-    return r;
-  };
-  Run equal = make("equal"), gradnorm = make("gradnorm");
+  bench::StepRun equal(toy::make_toy_model(kIn, kHidden, kOut, T, 1), "equal", cfg, 1e-3),
+      gradnorm(toy::make_toy_model(kIn, kHidden, kOut, T, 1), "gradnorm", cfg, 1e-3);
   Generator gen(3);
   const Tensor x = Tensor::randn({kBatch, kIn}, gen);
   std::vector<Tensor> y;

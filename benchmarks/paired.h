@@ -5,10 +5,30 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "multitask/step.h"
+#include "multitask/strategies.h"
+#include "nn/adam.h"
+
 namespace gn::bench {
+
+// One model with its weighting, Adam and step: what each side of a paired benchmark trains.
+struct StepRun {
+  std::shared_ptr<multitask::MultitaskModel> model;
+  std::unique_ptr<multitask::LossWeighting> weighting;
+  std::unique_ptr<nn::Adam> opt;
+  std::unique_ptr<multitask::MultitaskStep> step;
+
+  StepRun(std::shared_ptr<multitask::MultitaskModel> m, const std::string& method,
+          const multitask::WeightingConfig& cfg, double lr)
+      : model(std::move(m)),
+        weighting(multitask::make_weighting(method, model->num_tasks(), cfg)),
+        opt(std::make_unique<nn::Adam>(model->parameters(), lr)),
+        step(std::make_unique<multitask::MultitaskStep>(*model, *weighting, *opt)) {}
+};
 
 template <class A, class B>
 void run_paired(benchmark::State& state, const std::string& a_name, A&& a, const std::string& b_name, B&& b) {

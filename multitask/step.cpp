@@ -1,5 +1,6 @@
 #include "multitask/step.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "core/autograd.h"
@@ -9,10 +10,69 @@
 
 namespace gn::multitask {
 
-MultitaskStep::MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer)
-    : model_(model), weighting_(weighting), optimizer_(optimizer) {
+MultitaskStep::MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer,
+                             Communicator* comm, std::size_t bucket_bytes)
+    : model_(model), weighting_(weighting), optimizer_(optimizer), comm_(comm) {
   GN_CHECK(weighting.num_tasks() == model.num_tasks(), "MultitaskStep: weighting '{}' has {} tasks, the model {}",
            weighting.name(), weighting.num_tasks(), model.num_tasks());
+  if (parallel()) reducer_ = std::make_unique<nn::GradReducer>(*comm_, bucket_bytes);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+// ---- data parallel: the three reductions (step.h) ----
+
+// B_r / B: this rank's rows over the global batch's. One all-reduce of one host number per step (the
+// slices may differ by a row when N does not divide B; every rank learns B without trusting a convention).
+double MultitaskStep::local_share(std::int64_t local_rows) {
+  const auto t0 = Clock::now();
+  double rows[1] = {static_cast<double>(local_rows)};
+  comm_->all_reduce_sum(rows);
+  comm_ms_ += ms_since(t0);
+  GN_CHECK(local_rows >= 1, "multitask step: rank {} has an empty slice of the batch ({} rows over {} ranks)",
+           comm_->rank(), rows[0], comm_->size());
+  return static_cast<double>(local_rows) / rows[0];
+}
+
+// L_i <- sum_r (B_r / B) L_i,r: the mean over the global batch (every task loss here is a mean over rows of
+// equal size; a loss whose per-row count varies, e.g. a masked mean, would need its sum and count reduced).
+void MultitaskStep::reduce_losses(double share) {
+  const auto t0 = Clock::now();
+  dispatch::scale<double>(losses_.device(), losses_.numel(), share, losses_.data<double>());
+  comm_->all_reduce_sum(losses_);
+  comm_ms_ += ms_since(t0);
+}
+
+// The T per-task gradients of W's parameters (each w_i-weighted already, of the local mean loss): scaled by
+// B_r / B and summed, they are the per-task gradients of the global loss, so the norm kernel sees the global
+// G_i on every rank.
+void MultitaskStep::reduce_stacked_grads(double share) {
+  const auto t0 = Clock::now();
+  std::vector<CommHandle> handles;
+  for (Tensor& g : stacked_grads_) {
+    GN_DISPATCH_FLOAT(g.dtype(), "per-task W gradients", [&] {
+      dispatch::scale<scalar_t>(g.device(), g.numel(), static_cast<scalar_t>(share), g.data<scalar_t>());
+    });
+    handles.push_back(comm_->start_all_reduce_sum(g));
+  }
+  for (CommHandle& h : handles) h.wait();
+  comm_ms_ += ms_since(t0);
+}
+
+// Every network parameter's gradient, except W's when it was built from the reduced per-task blocks.
+void MultitaskStep::reduce_network_grads(double share, bool shared_done) {
+  const auto t0 = Clock::now();
+  std::vector<Tensor> params = model_.parameters();  // the model's order: the same on every rank
+  if (shared_done)
+    for (const Tensor& w : model_.shared().parameters())
+      std::erase_if(params, [&](const Tensor& p) { return p.raw_data() == w.raw_data(); });
+  reducer_->reduce(params, share);
+  comm_ms_ += ms_since(t0);
 }
 
 void MultitaskStep::ensure_buffers(const Tensor& h, const Tensor& z) {
@@ -83,6 +143,7 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   const int T = model_.num_tasks();
   GN_CHECK(static_cast<int>(targets.size()) == T, "step: {} targets for {} tasks", targets.size(), T);
   const std::int64_t step_index = step_++;
+  const double share = parallel() ? local_share(x.size(0)) : 1.0;  // B_r / B
   optimizer_.zero_grad();
 
   // 1. Trunk forward once, cut at z. The weighting follows the model to its device and dtype (once).
@@ -99,11 +160,13 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   std::vector<Tensor> preds;
   for (int i = 0; i < T; ++i) preds.push_back(model_.head(i).forward(z_cut));
   head_backward(preds, targets, z_cut);
+  if (parallel()) reduce_losses(share);  // the global L_i on every rank
 
   // 4-5. Norms at W (only if the weighting needs them) and the weight update.
   const bool norms = weighting_.needs_grad_norms();
   if (norms) {
     model_.shared().stacked_parameter_grads(h, deltas_, T, stacked_grads_);
+    if (parallel()) reduce_stacked_grads(share);  // before the norms: the global G_i on every rank
     task_norms();
   }
   record_nonfinite(step_index, norms ? &sq_norms_ : nullptr, false);  // L_i and G_i, before the weighting sees them
@@ -116,10 +179,12 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   // 7. One trunk backward, then the network update. When the norms were computed, W's own gradient is
   //    already in hand: grad_W L = sum_i grad_W (w_i L_i), the sum of the stacked per-task blocks. So the
   //    backward starts below W, at h, and skips W's weight-gradient product (it would recompute that sum).
-  if (norms && h.requires_grad())
+  const bool below = norms && h.requires_grad();
+  if (below)
     backward_below_shared(h);
   else
     backward(z, combined_);
+  if (parallel()) reduce_network_grads(share, below);  // W's gradient is global already when `below`
   optimizer_.step();
   if (!want_stats) {
     StepStats only_index;

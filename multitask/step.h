@@ -16,12 +16,29 @@
 // Folding w_i into the loss gradient (step 2) rather than into the combine is the same arithmetic as
 // delta = sum_i w_i delta_i, one pass cheaper, and it makes G_i come out of the norm directly.
 // Nothing is read back to the host unless the caller asks for the step's statistics.
+//
+// Data parallel (a Communicator of N > 1 ranks, docs/data-parallel.md "Exact GradNorm"): each rank steps on
+// its slice of the global batch (B_r of B rows) and three reductions make every rank compute exactly what
+// one process would on the whole batch, with scale_r = B_r / B (the global mean loss is
+// L = sum_r (B_r / B) L_r when L_r is the mean over rank r's rows):
+//   after 2: L_i <- sum_r scale_r L_i,r            the global task losses (one all-reduce of T numbers)
+//   after 4's product, before the norm kernel:
+//            grad_W w_i L_i <- sum_r scale_r (...)_r  the T stacked per-task W gradients (T x |W|)
+//   after 7's backward, before the optimizer:
+//            p.grad <- sum_r scale_r p.grad_r        every other parameter, in buckets (nn/grad_reducer.h)
+// So G_i, L_i(0), the targets and w(t+1) come from global numbers, and the weight update runs redundantly
+// on every rank with bitwise identical inputs (the communicator sums in rank order), as does the network
+// update. W's own gradient is the sum of the reduced per-task blocks, so it is not reduced twice.
+// Without a communicator, or with one of size 1, the step is exactly the single-process one.
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "core/communicator.h"
 #include "core/dispatch_gradnorm.h"
 #include "multitask/model.h"
 #include "multitask/weighting.h"
+#include "nn/grad_reducer.h"
 #include "nn/optimizer.h"
 
 namespace gn::multitask {
@@ -40,7 +57,10 @@ struct StepStats {
 
 class MultitaskStep {
  public:
-  MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer);
+  // comm (borrowed, may be null: one process) sums the step's losses and gradients over the ranks;
+  // bucket_bytes is the gradient all-reduce's bucket size (nn/grad_reducer.h).
+  MultitaskStep(MultitaskModel& model, LossWeighting& weighting, nn::Optimizer& optimizer, Communicator* comm = nullptr,
+                std::size_t bucket_bytes = std::size_t{25} << 20);
 
   // One training step on a batch: x (B, ...), targets[i] what task i's loss expects. With want_stats the
   // step reads its statistics back (on CUDA a sync point, so ask on logging steps only); without, the
@@ -57,6 +77,10 @@ class MultitaskStep {
   std::vector<double> current_weights() const { return weighting_.read_weights(); }
   // E_t[w_i(t)]: the time average of the weights the steps so far trained with (a host read).
   std::vector<double> mean_weights() const;
+  // The number of ranks the step's reductions span (1 without a communicator).
+  int world_size() const { return comm_ != nullptr ? comm_->size() : 1; }
+  // Milliseconds spent in the step's collectives so far (wall clock; 0 in one process).
+  double comm_ms() const { return comm_ms_; }
 
   // The step's own state, for checkpoints: "steps" (0-d int64: steps taken) and "weight_sum" ((T) float64:
   // the sum of w(t) behind mean_weights()). Loading checks both (names, shapes, dtypes, steps >= 0) before
@@ -70,12 +94,20 @@ class MultitaskStep {
   void fused_mse(const std::vector<Tensor>& preds, std::span<const Tensor> targets);
   void task_norms();
   void combine();
+  bool parallel() const { return comm_ != nullptr && comm_->size() > 1; }
+  double local_share(std::int64_t local_rows);  // B_r / B (one host all-reduce of B_r)
+  void reduce_losses(double share);
+  void reduce_stacked_grads(double share);
+  void reduce_network_grads(double share, bool shared_done);
   void backward_below_shared(const Tensor& h);
   StepStats read_stats(std::int64_t step, bool norms) const;
 
   MultitaskModel& model_;
   LossWeighting& weighting_;
   nn::Optimizer& optimizer_;
+  Communicator* comm_;
+  std::unique_ptr<nn::GradReducer> reducer_;  // with comm_ of size > 1
+  double comm_ms_ = 0;
   std::int64_t step_ = 0;
   // Reused every step (no allocation in the steady state), all on the model's device:
   Tensor deltas_;                      // (B, T*C, ...): task i's w_i dL_i/dz in [i*C, (i+1)*C) of dim 1

@@ -15,7 +15,8 @@
 # Every test gets a 900 s ctest timeout. Sanitizer-sized tests (they detect ASan at compile time with
 # __SANITIZE_ADDRESS__ / __has_feature(address_sanitizer)): ToyT2.GradNormBeatsEqualWeightingAndRaisesLowSigmaWeight
 # (tests/apps/toy_test.cpp) runs 300 steps per method instead of 2000 and keeps only its structural checks;
-# the allocator test leaves its 2^60-byte CPU case out when ASAN_OPTIONS lacks the option above.
+# the allocator test leaves its 2^60-byte CPU case out when ASAN_OPTIONS lacks the option above;
+# apps.kill9_resume gets 900 s instead of 120 s when CMAKE_CXX_FLAGS has -fsanitize=address (tests/CMakeLists.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null

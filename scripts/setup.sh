@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the CPU build, the tests and the toy app need, from Debian's packages (OpenMPI: the mpi
-# communicator and its multi-rank tests, docs/data-parallel.md).
+# communicator and its multi-rank tests, docs/data-parallel.md; libmatio, with HDF5 for MATLAB v7.3: the
+# NYUv2 .mat converter, apps/nyuv2/README.md "Converting the real data").
 # Idempotent: skips apt entirely when everything is already present.
 set -euo pipefail
 packages=(
@@ -9,6 +10,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev
   python3-matplotlib
   openmpi-bin libopenmpi-dev
+  libmatio-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -19,7 +19,8 @@ Trainer::Trainer(multitask::MultitaskModel& model, multitask::LossWeighting& wei
       config_(config),
       schedule_(schedule),
       evaluator_(evaluator),
-      stepper_(model, weighting, optimizer) {
+      stepper_(model, weighting, optimizer, config.comm,
+               static_cast<std::size_t>(std::max(config.bucket_mb, 0.0) * 1024 * 1024)) {
   GN_CHECK(config_.steps >= 0, "Trainer: steps must be >= 0, got {}", config_.steps);
   GN_CHECK(config_.log_every >= 1, "Trainer: log_every must be >= 1, got {}", config_.log_every);
   GN_CHECK(config_.eval_every >= 0, "Trainer: eval_every must be >= 0, got {}", config_.eval_every);
@@ -28,6 +29,31 @@ Trainer::Trainer(multitask::MultitaskModel& model, multitask::LossWeighting& wei
   GN_CHECK(config_.checkpoint_every == 0 || !config_.checkpoint_dir.empty(),
            "Trainer: checkpoint_every is {} but no checkpoint_dir is set", config_.checkpoint_every);
   GN_CHECK(config_.checkpoint_keep >= 1, "Trainer: checkpoint_keep must be >= 1, got {}", config_.checkpoint_keep);
+  GN_CHECK(config_.bucket_mb > 0 && config_.bucket_mb <= 1024 * 1024,
+           "Trainer: bucket_mb must be in (0, 1048576], got {}", config_.bucket_mb);
+  GN_CHECK(source_.batch_size() >= world_size(),
+           "Trainer: a global batch of {} rows cannot be split over {} ranks (each needs at least one)",
+           source_.batch_size(), world_size());
+}
+
+std::pair<std::int64_t, std::int64_t> Trainer::shard(std::int64_t batch) const {
+  const std::int64_t n = world_size(), r = rank();
+  const std::int64_t base = batch / n, extra = batch % n;
+  const std::int64_t begin = r * base + std::min(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
+}
+
+void Trainer::broadcast_model() {
+  if (world_size() == 1) return;
+  for (auto& [name, p] : model_.named_parameters()) config_.comm->broadcast(p, 0);
+  for (auto& [name, b] : model_.named_buffers()) config_.comm->broadcast(b, 0);
+}
+
+bool Trainer::any_rank_stops() const {
+  if (world_size() == 1) return stop_requested();
+  double stop[1] = {stop_requested() ? 1.0 : 0.0};
+  config_.comm->all_reduce_sum(stop);
+  return stop[0] > 0;
 }
 
 nn::StateDict Trainer::state_dict() const {
@@ -151,24 +177,33 @@ void Trainer::evaluate(std::int64_t done) {
 }
 
 TrainSummary Trainer::run() {
-  TrainSummary summary{config_.steps, 0, start_step_};
+  TrainSummary summary{config_.steps, 0, 0, start_step_};
+  broadcast_model();  // identical replicas (they are built from one seed; this makes sure)
   if (config_.log_at_start && start_step_ == 0) {
     evaluate(0);
     multitask::StepStats start;
     start.step = 0;
     if (hooks.on_log) hooks.on_log(0, start);
   }
-  std::vector<double> step_ms;
+  std::vector<double> step_ms, comm_ms;
   step_ms.reserve(static_cast<std::size_t>(config_.steps));
+  comm_ms.reserve(static_cast<std::size_t>(config_.steps));
   for (std::int64_t t = start_step_; t < config_.steps; ++t) {
     if (hooks.before_step) hooks.before_step(t);
-    const Batch batch = source_.next();
+    Batch batch = source_.next();
+    if (world_size() > 1) {  // this rank's slice of the global batch (views, no copy)
+      const auto [begin, end] = shard(batch.x.size(0));
+      batch.x = batch.x.slice(begin, end);
+      for (Tensor& y : batch.targets) y = y.slice(begin, end);
+    }
     const bool log_now = is_log_step(t);
     const bool trace_now = t < config_.trace_steps;
     const auto t0 = std::chrono::steady_clock::now();
+    const double comm0 = stepper_.comm_ms();
     const multitask::StepStats stats = stepper_.step(batch.x, batch.targets, log_now || trace_now);
     synchronize(batch.x.device());  // the timer measures finished work, not queued launches (a no-op on the CPU)
     step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    comm_ms.push_back(stepper_.comm_ms() - comm0);
     if (schedule_ != nullptr) schedule_->step();
     if (trace_now && hooks.on_trace) hooks.on_trace(stats);
     if (is_eval_step(t)) evaluate(t + 1);
@@ -176,19 +211,24 @@ TrainSummary Trainer::run() {
     if (hooks.on_progress && ((t + 1) % config_.progress_every == 0 || t + 1 == config_.steps))
       hooks.on_progress(t + 1, config_.steps);
     if (hooks.after_step) hooks.after_step(t + 1, stats);
-    const bool stop = stop_requested();
+    const bool stop = any_rank_stops();
     const bool checkpoint_now =
         config_.checkpoint_every > 0 && ((t + 1) % config_.checkpoint_every == 0 || t + 1 == config_.steps);
-    if (checkpoint_now || (stop && !config_.checkpoint_dir.empty())) summary.last_checkpoint = save_checkpoint();
+    if ((checkpoint_now || (stop && !config_.checkpoint_dir.empty())) && rank() == 0)
+      summary.last_checkpoint = save_checkpoint();  // rank 0 alone: the replicas hold the same state
     if (stop) {
       summary.steps = t + 1;
       summary.stopped = true;
       break;
     }
   }
+  auto median = [](std::vector<double>& v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
   if (!step_ms.empty()) {
-    std::nth_element(step_ms.begin(), step_ms.begin() + step_ms.size() / 2, step_ms.end());
-    summary.step_ms_median = step_ms[step_ms.size() / 2];
+    summary.step_ms_median = median(step_ms);
+    summary.comm_ms_median = median(comm_ms);
   }
   return summary;
 }

@@ -6,6 +6,14 @@
 //   checkpoint (every checkpoint_every steps, the last, and when SIGINT/SIGTERM asked to stop)
 // want_stats is true on log and trace steps only: on other steps nothing is read back to the host (on CUDA
 // a stats read is a sync point). Hooks are std::function slots; an unset slot is skipped.
+//
+// Data parallel (config.comm with N > 1 ranks; docs/data-parallel.md): every rank runs the same loop on the
+// same batch stream (sources seeded alike draw the same global batches) and trains on its contiguous slice
+// of each global batch (rows [off_r, off_r + len_r): B/N rows, the first B%N ranks one more); the step sums
+// losses and gradients over the ranks (multitask/step.h), so the replicas stay bitwise identical. run()
+// first broadcasts rank 0's parameters and buffers. Every rank evaluates and calls the hooks (the app
+// prints and writes on rank 0 alone); checkpoints are written by rank 0 alone; a stop signal seen by any
+// rank stops every rank after the same step.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -16,6 +24,7 @@
 #include "apps/common/checkpoint.h"
 #include "apps/common/evaluator.h"
 #include "apps/common/trace.h"
+#include "core/communicator.h"
 #include "multitask/model.h"
 #include "multitask/step.h"
 #include "multitask/weighting.h"
@@ -40,6 +49,10 @@ struct TrainerConfig {
   std::filesystem::path checkpoint_dir{};
   int checkpoint_keep = 3;
   nn::Metadata checkpoint_metadata{};
+  // Data parallel: the ranks' communicator (borrowed; null or world size 1: one process) and the gradient
+  // all-reduce's bucket size in MiB (nn/grad_reducer.h).
+  Communicator* comm = nullptr;
+  double bucket_mb = 25;
 };
 
 // Where an app attaches to the loop. `done` is the number of steps finished: t + 1 after step t.
@@ -68,6 +81,7 @@ struct TrainSummary {
   std::int64_t steps = 0;
   double step_ms_median = 0;    // MultitaskStep::step alone, the device synchronised: batch fetch not included
                                 // (over the steps this run() took: after a resume, those after the checkpoint)
+  double comm_ms_median = 0;    // of that, the time in the step's collectives (data parallel; 0 alone)
   std::int64_t start_step = 0;  // the step run() began at: 0, or the resumed checkpoint's
   bool stopped = false;         // SIGINT/SIGTERM stopped the loop after step `steps` (a checkpoint was written
                                 // when checkpoints are on)
@@ -105,9 +119,15 @@ class Trainer {
   const TrainerConfig& config() const { return config_; }
   bool is_log_step(std::int64_t t) const;   // step t (0-based) asks for stats and calls on_log
   bool is_eval_step(std::int64_t t) const;  // step t is followed by an evaluation
+  int rank() const { return config_.comm != nullptr ? config_.comm->rank() : 0; }
+  int world_size() const { return config_.comm != nullptr ? config_.comm->size() : 1; }
+  // This rank's rows [begin, end) of a global batch of `batch` rows.
+  std::pair<std::int64_t, std::int64_t> shard(std::int64_t batch) const;
 
  private:
   void evaluate(std::int64_t done);
+  void broadcast_model();           // rank 0's parameters and buffers to every rank
+  bool any_rank_stops() const;      // stop_requested() on any rank (a collective in a world of N > 1)
   nn::StateDict own_state() const;  // state_dict() without the app's part
 
   multitask::MultitaskModel& model_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "apps/common/shuffled_source.h"
 #include "apps/common/trainer.h"
@@ -46,6 +47,25 @@ namespace {
 app::Dataset on_device(const ToySplit& s, Device d) { return app::Dataset{s.x, s.y}.to(d); }
 std::vector<double> or_nan(const std::vector<double>& v, int T) { return v.empty() ? std::vector<double>(T, NAN) : v; }
 
+// Data parallel: every rank must end with rank 0's bits (parameters, final and mean weights). Float32
+// parameters are exact in float64, so comparing the float64 copies compares the bits.
+bool check_replicas(Communicator& comm, const ToyRunResult& r) {
+  std::vector<double> mine = r.final_parameters;
+  mine.insert(mine.end(), r.final_weights.begin(), r.final_weights.end());
+  mine.insert(mine.end(), r.mean_weights.begin(), r.mean_weights.end());
+  Tensor root = Tensor::from_vector(mine, {static_cast<std::int64_t>(mine.size())}, DType::Float64);
+  comm.broadcast(root, 0);
+  const double* theirs = root.data<double>();
+  std::int64_t differ = 0;
+  for (std::size_t k = 0; k < mine.size(); ++k)
+    if (std::memcmp(&mine[k], &theirs[k], sizeof(double)) != 0) ++differ;
+  GN_CHECK(differ == 0,
+           "toy {}: rank {} of {} ended with {} of {} numbers (parameters and weights) differing from "
+           "rank 0's: the replicas diverged",
+           r.method, comm.rank(), comm.size(), differ, mine.size());
+  return true;
+}
+
 }  // namespace
 
 ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
@@ -69,6 +89,8 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
   tc.checkpoint_metadata = c.checkpoint_metadata;
   std::erase_if(tc.checkpoint_metadata, [](const auto& kv) { return kv.first == "method"; });
   tc.checkpoint_metadata.emplace(tc.checkpoint_metadata.begin(), "method", c.method);
+  tc.comm = c.comm;
+  tc.bucket_mb = c.bucket_mb;
   app::Trainer trainer(*model, *weighting, *opt, train, tc, schedule.get(), &test);
 
   ToyRunResult r;
@@ -173,6 +195,9 @@ ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& c,
     for (double v : p.to_vector()) r.final_parameters.push_back(v);
   r.final_weights = trainer.stepper().current_weights();
   r.mean_weights = trainer.stepper().mean_weights();
+  r.world_size = trainer.world_size();
+  r.comm_ms_median = summary.comm_ms_median;
+  if (r.world_size > 1) r.replicas_identical = check_replicas(*c.comm, r);
   r.final_test_losses = r.rows.back().test_losses;
   r.test_loss_ratio_sum = r.rows.back().test_loss_ratio_sum;
   return r;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "apps/toy/toy_data.h"
+#include "core/communicator.h"
 #include "multitask/model.h"
 #include "multitask/strategies.h"
 #include "nn/safetensors.h"
@@ -39,6 +40,10 @@ struct ToyRunConfig {
   bool resume = false;
   std::string resume_from;
   nn::Metadata checkpoint_metadata;  // beside "method" (added here): must match on resume
+  // Data parallel (docs/data-parallel.md): the ranks' communicator (borrowed; null: one process), `batch`
+  // staying the global batch (each rank trains on its slice), and the gradient bucket size in MiB.
+  Communicator* comm = nullptr;
+  double bucket_mb = 25;
   // Called after every step (once any checkpoint of that step is written): tests throw here to simulate a
   // crash.
   std::function<void(std::int64_t done)> after_step;
@@ -66,6 +71,9 @@ struct ToyRunResult {
   bool stopped = false;                  // SIGINT/SIGTERM stopped it (after writing a checkpoint when they are on)
   std::string last_checkpoint;           // the last checkpoint written, if any
   std::vector<double> final_parameters;  // every parameter of the final model, flattened (tests compare them)
+  int world_size = 1;                    // ranks that trained it (each on its slice of every batch)
+  double comm_ms_median = 0;             // median wall time per step in the step's collectives (0 alone)
+  bool replicas_identical = false;       // world_size > 1: every rank ended with rank 0's bits (checked)
   // Empty when the run finished; else why it did not: the TrainingDiverged message ("training diverged at
   // step 17: task 1 ('task1') loss L_1 is inf"), or "not run: ...". A diverged run keeps its metrics rows
   // from before the divergence only (never a non-finite number) and leaves the final_* fields empty.
@@ -80,6 +88,8 @@ std::shared_ptr<multitask::MultitaskModel> make_toy_model(std::int64_t in, std::
 
 // progress(done_steps, total_steps) is called now and then. A run that diverges (multitask::TrainingDiverged:
 // a non-finite loss, gradient norm, weight or test loss) is returned with `failed` set, not thrown.
+// With config.comm of N > 1 ranks, every rank calls it; at the end the ranks' final parameters and weights
+// are compared bit for bit (a gn::Error if any rank's differ from rank 0's).
 ToyRunResult run_toy(const ToyData& data, const ToyRunConfig& config,
                      const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 

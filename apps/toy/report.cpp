@@ -54,6 +54,7 @@ std::string write_outputs(const std::string& dir, const RunInfo& info, const std
     j["seed"] = info.seed;
     j["device"] = info.device;
     j["threads"] = info.threads;
+    j["world_size"] = info.world_size;
     if (r.method == "gradnorm") j["weight_param"] = info.weight_param;
     j["status"] = r.failed.empty() ? std::string("finished") : r.failed;
     if (r.floor_hits >= 0) j["floor_hits"] = r.floor_hits;  // updates x tasks where the weight floor fired
@@ -64,6 +65,10 @@ std::string write_outputs(const std::string& dir, const RunInfo& info, const std
       j["final_test_losses"] = r.final_test_losses;
       j["test_loss_ratio_sum"] = r.test_loss_ratio_sum;
       j["step_ms_median"] = r.step_ms_median;
+      if (info.world_size > 1) {
+        j["comm_ms_median"] = r.comm_ms_median;          // the step's collectives, per step
+        j["replicas_identical"] = r.replicas_identical;  // every rank's final parameters and weights: rank 0's bits
+      }
     } else {  // numbers only where they are finite: no NaN (JSON null) for a diverged run
       if (r.diverged_step >= 0) j["diverged_step"] = r.diverged_step;
       if (!r.initial_test_losses.empty() &&

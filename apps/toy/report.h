@@ -16,6 +16,7 @@ struct RunInfo {  // the settings every summary.json repeats
   std::string device;
   int threads;
   std::string weight_param = "linear";  // GradNorm's --weight-param
+  int world_size = 1;                   // data-parallel ranks (mpirun -np N)
 };
 
 // The files of DIR this app writes (and removes, from an earlier run, before writing a new set).

@@ -88,6 +88,12 @@ ToyArgs parse_toy_args(int argc, const char* const* argv, std::ostream& out, std
                "continue each method from its latest checkpoint in --out (methods without one start afresh); the "
                "settings must be the run's");
   app.add_flag("--quiet", o.quiet, "no progress bar");
+  app.add_option("--comm", o.comm,
+                 "data-parallel communicator: auto (mpi under mpirun, else single), single or mpi; --batch stays the "
+                 "global batch, each rank trains on its slice")
+      ->check(CLI::IsMember({"auto", "single", "mpi"}));
+  app.add_option("--bucket-mb", run.bucket_mb, "gradient all-reduce bucket size in MiB (data parallel)")
+      ->check(app::finite_in(1e-6, 1024 * 1024));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

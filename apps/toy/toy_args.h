@@ -30,6 +30,7 @@ struct ToyOptions {
   Device device = cpu_device();  // parse_device(device_spec)
   std::string out_dir;           // --out, or runs/toy_T<T>; not created here
   std::string initial_loss = "first-step";
+  std::string comm = "auto";  // --comm: auto | single | mpi (core/communicator.h)
   bool quiet = false, resume = false;
 };
 

@@ -11,6 +11,7 @@
 #include "apps/gridsearch/child_runs.h"
 #include "apps/gridsearch/sweep_math.h"
 #include "core/error.h"
+#include "tests/apps/scratch_files.h"
 
 namespace gn {
 namespace {
@@ -69,10 +70,7 @@ TEST(SweepMath, RefusesWhatHasNoAnswer) {
     EXPECT_THROW(sweep::parse_number_list(bad, "--alphas"), Error) << bad;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
+using test_files::slurp;
 
 TEST(ChildRuns, ReportsEachOutcomeAndLogsOutput) {
   const fs::path dir = fs::temp_directory_path() / "gn_child_runs_test";

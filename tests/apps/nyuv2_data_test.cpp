@@ -20,24 +20,16 @@
 #include "apps/nyuv2/loader.h"
 #include "apps/nyuv2/synth.h"
 #include "core/error.h"
+#include "tests/apps/scratch_files.h"
 
 namespace gn::nyuv2 {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("gn_nyuv2_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return test_files::scratch_dir("nyuv2", name, false); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test_files::slurp;
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;

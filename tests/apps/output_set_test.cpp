@@ -11,25 +11,16 @@
 
 #include "apps/common/writers.h"
 #include "apps/toy/report.h"
+#include "tests/apps/scratch_files.h"
 
 namespace gn::toy {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("gn_output_set_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return test_files::scratch_dir("output_set", name); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test_files::slurp;
 
 ToyRunResult fake_result(const std::string& method, double w0) {
   ToyRunResult r;

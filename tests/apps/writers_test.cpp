@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "apps/common/trace.h"
+#include "tests/apps/scratch_files.h"
 
 namespace gn::app {
 namespace {
@@ -19,19 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh empty directory per test.
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("gn_app_common_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return test_files::scratch_dir("app_common", name); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using test_files::slurp;
 
 std::vector<std::string> entries(const fs::path& dir) {
   std::vector<std::string> out;

@@ -1,0 +1,182 @@
+// The gradnorm-nyuv2 app's training and evaluation (apps/nyuv2/experiment.h) end to end on synthetic scenes
+// with a tiny SegNet: synth -> train (checkpoints, outputs) -> eval of the last checkpoint (the same metrics
+// as the end of training) -> the dumped predictions, re-scored with the metric classes, give those metrics.
+// The command line (flags refused before any work, exit statuses) is tests/apps/nyuv2_cli.sh.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/common/checkpoint.h"
+#include "apps/common/npy.h"
+#include "apps/nyuv2/dataset.h"
+#include "apps/nyuv2/experiment.h"
+#include "apps/nyuv2/report.h"
+#include "apps/nyuv2/synth.h"
+#include "multitask/dense_metrics.h"
+
+namespace gn::nyuv2 {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("gn_nyuv2_app_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+double value_of(const std::vector<NamedValue>& values, const std::string& key) {
+  for (const auto& v : values)
+    if (v.key == key) return v.value;
+  ADD_FAILURE() << "no metric " << key;
+  return NAN;
+}
+
+TEST(NyuApp, TrainEvalDumpEndToEnd) {
+  TempDir tmp;
+  const fs::path data = tmp.path / "data", run = tmp.path / "run", ev = tmp.path / "eval";
+  write_synthetic_nyuv2(data, SynthSpec{.train = 6, .val = 3, .height = 32, .width = 40, .seed = 3});
+
+  TrainConfig c;
+  c.data = data;
+  c.out = run;
+  c.width_mult = 0.0625;
+  c.method = "gradnorm";
+  c.steps = 4;
+  c.batch = 2;
+  c.lr = 1e-3;
+  c.eval_every = 2;
+  c.checkpoint_every = 2;
+  c.seed = 5;
+  const TrainResult r = run_train(c);
+  ASSERT_EQ(r.status, "finished");
+  write_train_outputs(c, r);
+  ASSERT_EQ(r.task_errors.size(), 3u);
+  for (double e : r.task_errors) EXPECT_TRUE(std::isfinite(e));
+  for (const auto& v : r.metrics) EXPECT_TRUE(std::isfinite(v.value)) << v.key;
+  double sum = 0;
+  for (double w : r.final_weights) sum += w;
+  EXPECT_NEAR(sum, 3.0, 1e-6);
+  EXPECT_TRUE(std::isfinite(r.score));
+
+  // The output set: metrics.csv rows at steps 0, 2, 4; the summary's fields; run.json last.
+  for (const char* f : {"metrics.csv", "gradnorm/summary.json", "run.json"}) EXPECT_TRUE(fs::exists(run / f)) << f;
+  std::ifstream sj(run / "gradnorm" / "summary.json");
+  const nlohmann::json j = nlohmann::json::parse(sj);
+  EXPECT_EQ(j["status"], "finished");
+  EXPECT_EQ(j["method"], "gradnorm");
+  for (const char* k : {"seg_miou", "seg_pixel_acc", "depth_rmse", "depth_abs_err", "depth_rel_err", "normal_mean_deg",
+                        "normal_median_deg", "normal_within_11_25", "normal_within_22_5", "normal_within_30"})
+    EXPECT_TRUE(j["metrics"].contains(k)) << k;
+  EXPECT_EQ(j["task_errors"].size(), 3u);
+  EXPECT_EQ(j["mean_weights"].size(), 3u);
+  EXPECT_GT(j["parameters"].get<std::int64_t>(), 0);
+  std::ifstream csv(run / "metrics.csv");
+  std::string line;
+  int lines = 0;
+  while (std::getline(csv, line)) ++lines;
+  EXPECT_EQ(lines, 4);  // header + steps 0, 2, 4
+  EXPECT_NE(report_table({run}).find("| gradnorm |"), std::string::npos);
+
+  // The last checkpoint gives the metrics of the end of training.
+  const auto ckpt = app::latest_checkpoint(run / "gradnorm" / "checkpoints");
+  ASSERT_TRUE(ckpt.has_value());
+  const EvalOutput out = run_eval({.data = data, .checkpoint = *ckpt, .out = ev, .dump_predictions = true});
+  EXPECT_EQ(out.step, 4);
+  ASSERT_EQ(out.metrics.size(), r.metrics.size());
+  for (std::size_t k = 0; k < out.metrics.size(); ++k) {
+    EXPECT_EQ(out.metrics[k].key, r.metrics[k].key);
+    EXPECT_NEAR(out.metrics[k].value, r.metrics[k].value, 1e-9 + 1e-6 * std::abs(r.metrics[k].value))
+        << out.metrics[k].key;
+  }
+  EXPECT_TRUE(fs::exists(ev / "metrics.json"));
+
+  // The dumped predictions, re-scored against the val targets with the metric classes.
+  const NyuDataset val(data, "val", {NyuTask::Segmentation, NyuTask::Depth, NyuTask::Normal});
+  const std::int64_t N = val.size(), H = val.height(), W = val.width();
+  std::vector<std::int64_t> seg;
+  std::vector<double> depth, normal, label_t, depth_t, normal_t;
+  for (std::int64_t k = 0; k < N; ++k) {
+    const std::string name = std::to_string(val.ids()[static_cast<std::size_t>(k)]) + ".npy";
+    const app::NpyArray s = app::read_npy(ev / "pred" / "seg" / name);
+    const app::NpyArray d = app::read_npy(ev / "pred" / "depth" / name);
+    const app::NpyArray n = app::read_npy(ev / "pred" / "normal" / name);
+    ASSERT_EQ(s.header.type, app::NpyType::Int64);
+    ASSERT_EQ(s.header.shape, (Shape{H, W}));
+    ASSERT_EQ(d.header.type, app::NpyType::Float32);
+    ASSERT_EQ(d.header.shape, (Shape{H, W}));
+    ASSERT_EQ(n.header.shape, (Shape{H, W, 3}));
+    for (double v : s.tensor.to_vector()) seg.push_back(static_cast<std::int64_t>(v));
+    for (double v : d.tensor.to_vector()) depth.push_back(v);
+    const std::vector<double> hwc = n.tensor.to_vector();
+    for (std::int64_t ch = 0; ch < 3; ++ch)
+      for (std::int64_t q = 0; q < H * W; ++q) normal.push_back(hwc[static_cast<std::size_t>(q * 3 + ch)]);
+    for (std::int64_t q = 0; q < H * W; ++q) {
+      const double len = std::hypot(hwc[q * 3], hwc[q * 3 + 1], hwc[q * 3 + 2]);
+      EXPECT_TRUE(len == 0 || std::abs(len - 1) < 1e-5);
+    }
+    const NyuSample t = val.load(k);
+    for (double v : t.targets[0].to_vector()) label_t.push_back(v);
+    for (double v : t.targets[1].to_vector()) depth_t.push_back(v);
+    for (double v : t.targets[2].to_vector()) normal_t.push_back(v);
+  }
+  std::vector<std::int64_t> labels_t(label_t.begin(), label_t.end());
+  multitask::SegmentationMetric sm(kNumClasses);
+  sm.add(Tensor::from_labels(seg, {N, H, W}), Tensor::from_labels(labels_t, {N, H, W}));
+  multitask::DepthMetric dm;
+  dm.add(Tensor::from_vector(depth, {N, 1, H, W}), Tensor::from_vector(depth_t, {N, 1, H, W}));
+  multitask::NormalMetric nm;
+  nm.add(Tensor::from_vector(normal, {N, 3, H, W}), Tensor::from_vector(normal_t, {N, 3, H, W}));
+  auto get = [](const multitask::Metric& m, const std::string& name) {
+    for (const auto& v : m.values())
+      if (v.name == name) return v.value;
+    return std::nan("");
+  };
+  EXPECT_DOUBLE_EQ(get(sm, "miou"), value_of(out.metrics, "seg_miou"));
+  EXPECT_DOUBLE_EQ(get(sm, "pixel_acc"), value_of(out.metrics, "seg_pixel_acc"));
+  EXPECT_NEAR(get(dm, "rmse"), value_of(out.metrics, "depth_rmse"), 1e-5 * value_of(out.metrics, "depth_rmse"));
+  EXPECT_NEAR(get(dm, "abs_err"), value_of(out.metrics, "depth_abs_err"),
+              1e-5 * value_of(out.metrics, "depth_abs_err"));
+  EXPECT_NEAR(get(nm, "mean_deg"), value_of(out.metrics, "normal_mean_deg"), 1e-3);
+  EXPECT_NEAR(get(nm, "median_deg"), value_of(out.metrics, "normal_median_deg"), 0.02);
+  EXPECT_NEAR(get(nm, "within_30"), value_of(out.metrics, "normal_within_30"), 1e-3);
+}
+
+TEST(NyuApp, ResumedRunWritesTheSameMetrics) {
+  TempDir tmp;
+  const fs::path data = tmp.path / "data";
+  write_synthetic_nyuv2(data, SynthSpec{.train = 4, .val = 2, .height = 32, .width = 32, .seed = 1});
+  TrainConfig c;
+  c.data = data;
+  c.width_mult = 0.0625;
+  c.tasks = {NyuTask::Depth, NyuTask::Normal};
+  c.method = "gradnorm";
+  c.steps = 4;
+  c.batch = 2;
+  c.lr = 1e-3;
+  c.eval_every = 2;
+  c.checkpoint_every = 2;
+  c.out = tmp.path / "ref";
+  const TrainResult ref = run_train(c);
+  // A run of 2 steps, then resumed to 4 from its checkpoint.
+  c.out = tmp.path / "run";
+  c.steps = 2;
+  run_train(c);
+  c.steps = 4;
+  c.resume = true;
+  const TrainResult resumed = run_train(c);
+  EXPECT_EQ(resumed.start_step, 2);
+  EXPECT_EQ(resumed.metrics_csv, ref.metrics_csv);
+  EXPECT_EQ(resumed.final_weights, ref.final_weights);
+}
+
+}  // namespace
+}  // namespace gn::nyuv2

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# gradnorm-nyuv2's command line: bad input is refused with exit status 2 before any work (nothing written),
+# and synth -> train -> eval --dump-predictions -> report works end to end with a tiny model.
+# Usage: nyuv2_cli.sh PATH/TO/gradnorm-nyuv2   (registered with ctest as apps.nyuv2_cli)
+set -euo pipefail
+BIN=${1:?usage: nyuv2_cli.sh PATH/TO/gradnorm-nyuv2}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gn_nyuv2_cli.XXXXXX")
+trap 'chmod -R u+w "$WORK"; rm -rf "$WORK"' EXIT
+fail() { echo "nyuv2_cli: FAIL: $*" >&2; exit 1; }
+
+expect() {  # expect STATUS PATTERN ARGS...: the exit status and a pattern of the combined output
+  local want=$1 pattern=$2; shift 2
+  set +e; out=$("$BIN" "$@" 2>&1); got=$?; set -e
+  [[ $got == "$want" ]] || fail "'$*' exited $got, expected $want: $out"
+  [[ -z $pattern ]] || grep -qiE -- "$pattern" <<<"$out" || fail "'$*' did not print /$pattern/: $out"
+}
+
+D=$WORK/data
+expect 0 "Usage|usage" --help
+expect 0 "--tasks" train --help
+expect 2 "" bogus-subcommand
+expect 0 "wrote 6 train" synth --out "$D" --train 6 --val 3 --height 32 --width 40 --seed 2
+expect 2 "train.*not in|is not in" synth --out "$WORK/x" --train 0
+TR=(train --data "$D" --width-mult 0.0625 --batch 2 --eval-every 2 --device cpu --threads 1 --quiet --lr 1e-3)
+expect 2 "unknown.*task|task.*unknown|bogus" "${TR[@]}" --out "$WORK/r0" --tasks seg,bogus --steps 2
+[[ ! -e $WORK/r0 ]] || fail "a refused run created its --out"
+expect 2 "steps" "${TR[@]}" --out "$WORK/r0" --steps 0
+expect 2 "no such directory" train --data "$WORK/missing" --out "$WORK/r0" --steps 2
+expect 2 "unknown method" "${TR[@]}" --out "$WORK/r0" --steps 2 --method nope
+expect 2 "static-weights" "${TR[@]}" --out "$WORK/r0" --steps 2 --method static
+expect 2 "listed twice" "${TR[@]}" --out "$WORK/r0" --steps 2 --tasks seg,seg
+expect 2 "batch" "${TR[@]}" --out "$WORK/r0" --steps 2 --batch 100
+[[ ! -e $WORK/r0 ]] || fail "a refused run created its --out"
+if [[ $(id -u) != 0 ]]; then  # root can write anywhere
+  mkdir "$WORK/ro" && chmod a-w "$WORK/ro"
+  expect 2 "ro" "${TR[@]}" --out "$WORK/ro/run" --steps 2
+fi
+
+expect 0 "score" "${TR[@]}" --out "$WORK/run" --steps 4 --methods equal --checkpoint-every 2 --seed 1
+for f in run.json metrics.csv equal/summary.json equal/checkpoints/ckpt-4.safetensors; do
+  [[ -f $WORK/run/$f ]] || fail "train did not write $f"
+done
+grep -q '"status": "finished"' "$WORK/run/equal/summary.json" || fail "summary status"
+head -1 "$WORK/run/metrics.csv" | grep -q '^method,step,w_0,w_1,w_2' || fail "metrics.csv header"
+expect 0 "seg_miou" eval --data "$D" --checkpoint "$WORK/run/equal/checkpoints/ckpt-4.safetensors" \
+  --out "$WORK/ev" --dump-predictions --device cpu
+for t in seg depth normal; do [[ -f $WORK/ev/pred/$t/0.npy ]] || fail "no pred/$t/0.npy"; done
+expect 0 "\| equal \|" report "$WORK/run" --out "$WORK/table.md"
+[[ -s $WORK/table.md ]] || fail "report --out"
+expect 2 "summary" report "$WORK/missing"
+echo "nyuv2_cli: ok"

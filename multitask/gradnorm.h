@@ -29,6 +29,9 @@ struct GradNormOptions {
   double min_weight = 1e-4;             // linear: floor applied before renormalising (see positivity)
   std::string weight_param = "linear";  // "linear", "log" or "softmax": what the optimizer updates
   InitialLoss initial_loss;             // how L_i(0) is taken
+  // G_i over W's weight alone (the paper's literal "weights" of the last shared layer) instead of its
+  // weight and bias together (the default).
+  bool norm_weight_only = false;
 };
 
 // "linear", "log" or "softmax" -> the kernel's GradNormParam; throws naming the known ones.
@@ -39,6 +42,7 @@ class GradNormWeighting : public LossWeighting {
   GradNormWeighting(int num_tasks, GradNormOptions options = {});
   std::string name() const override { return "gradnorm"; }
   bool needs_grad_norms() const override { return true; }
+  bool norms_over_weight_only() const override { return options_.norm_weight_only; }
   // initial_losses (L_i(0)), loss_ratios, inverse_rates, targets, weight_grads, weights_stepped, lgrad (1),
   // floor_hits (1, cumulative); with log or softmax also params (s) and param_grads (dLgrad/ds).
   Diagnostics read_diagnostics() const override;

@@ -26,8 +26,9 @@ StepStats naive_step(MultitaskModel& model, LossWeighting& weighting, nn::Optimi
     backward(loss);
     for (const auto& p : params) per_task_grads[i].push_back(p.grad().defined() ? p.grad().clone() : Tensor());
     double sq = 0;
-    for (const Tensor& p : shared_params)
-      for (double v : p.grad().to_vector()) sq += v * v;
+    const std::size_t used = weighting.norms_over_weight_only() ? 1 : shared_params.size();
+    for (std::size_t k = 0; k < used; ++k)
+      for (double v : shared_params[k].grad().to_vector()) sq += v * v;
     stats.grad_norms.push_back(std::sqrt(sq));
     stats.weighted_norms.push_back(stats.weights[i] * std::sqrt(sq));
     sq_norms[i] = stats.weighted_norms[i] * stats.weighted_norms[i];

@@ -320,11 +320,14 @@ void MultitaskStep::head_backward(const std::vector<Tensor>& preds, std::span<co
   }
 }
 
-// ONE reduction over all tasks' pieces: for each parameter of W, task i's slice of its stacked gradient.
+// ONE reduction over all tasks' pieces: for each parameter of W (or its weight alone, when the weighting
+// asks), task i's slice of its stacked gradient.
 void MultitaskStep::task_norms() {
   const int T = model_.num_tasks();
+  const std::size_t used = weighting_.norms_over_weight_only() ? 1 : stacked_grads_.size();
   std::vector<dispatch::TaskSegment> segments;
-  for (const Tensor& g : stacked_grads_) {
+  for (std::size_t k = 0; k < used; ++k) {
+    const Tensor& g = stacked_grads_[k];
     const std::int64_t block = g.numel() / T;
     for (int i = 0; i < T; ++i)
       segments.push_back({i, static_cast<const char*>(g.raw_data()) + i * block * dtype_size(g.dtype()), block});

@@ -51,6 +51,9 @@ class LossWeighting {
 
   virtual std::string name() const = 0;
   virtual bool needs_grad_norms() const { return false; }
+  // With grad norms: true when G_i is taken over W's first parameter (its weight) alone, false when over
+  // all of W's parameters (weight and bias).
+  virtual bool norms_over_weight_only() const { return false; }
   int num_tasks() const { return num_tasks_; }
 
   // Puts the method's state on `device` and keeps w there in `dtype` too (the loss kernels read it). A

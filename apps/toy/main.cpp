@@ -101,7 +101,8 @@ int run(int argc, char** argv) {
                              {"lr_decay", fmt::format("{}x{}", run.lr_decay, run.lr_decay_steps)},
                              {"alpha", fmt::format("{}", run.weighting.gradnorm.alpha)},
                              {"weight_lr", fmt::format("{}", run.weighting.gradnorm.lr)},
-                             {"weight_param", run.weighting.gradnorm.weight_param}};
+                             {"weight_param", run.weighting.gradnorm.weight_param},
+                             {"norm_params", o.norm_params}};
   GN_CHECK(run.batch >= comm->size(), "--batch {} cannot be split over {} ranks", run.batch, comm->size());
   if (run.checkpoint_every > 0) app::install_stop_handlers();  // Ctrl-C: checkpoint, then exit
   std::unique_ptr<gn::app::Progress> bar;
@@ -139,7 +140,8 @@ int run(int argc, char** argv) {
                           to_string(device),
                           threads,
                           run.weighting.gradnorm.weight_param,
-                          comm->size()};
+                          comm->size(),
+                          o.norm_params};
   int failed = 0;
   for (const auto& r : results) failed += r.failed.empty() ? 0 : 1;
   if (!root) {

@@ -55,7 +55,10 @@ std::string write_outputs(const std::string& dir, const RunInfo& info, const std
     j["device"] = info.device;
     j["threads"] = info.threads;
     j["world_size"] = info.world_size;
-    if (r.method == "gradnorm") j["weight_param"] = info.weight_param;
+    if (r.method == "gradnorm") {
+      j["weight_param"] = info.weight_param;
+      j["norm_params"] = info.norm_params;
+    }
     j["status"] = r.failed.empty() ? std::string("finished") : r.failed;
     if (r.floor_hits >= 0) j["floor_hits"] = r.floor_hits;  // updates x tasks where the weight floor fired
     if (r.failed.empty()) {

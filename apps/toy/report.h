@@ -15,8 +15,9 @@ struct RunInfo {  // the settings every summary.json repeats
   std::uint64_t seed;
   std::string device;
   int threads;
-  std::string weight_param = "linear";  // GradNorm's --weight-param
-  int world_size = 1;                   // data-parallel ranks (mpirun -np N)
+  std::string weight_param = "linear";      // GradNorm's --weight-param
+  int world_size = 1;                       // data-parallel ranks (mpirun -np N)
+  std::string norm_params = "weight+bias";  // GradNorm's --norm-params
 };
 
 // The files of DIR this app writes (and removes, from an earlier run, before writing a new set).

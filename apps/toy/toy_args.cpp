@@ -64,6 +64,10 @@ ToyArgs parse_toy_args(int argc, const char* const* argv, std::ostream& out, std
                  "what GradNorm's weight optimizer updates: linear (w, floored), log (s = log w) or softmax "
                  "(w = T softmax(s))")
       ->check(CLI::IsMember({"linear", "log", "softmax"}));
+  app.add_option("--norm-params", o.norm_params,
+                 "which parameters of W GradNorm's norms G_i cover: weight+bias (default) or weight (the paper's "
+                 "literal \"weights\")")
+      ->check(CLI::IsMember({"weight+bias", "weight"}));
   app.add_option("--initial-loss", o.initial_loss, "L_i(0): first-step, mean-of-first:K or given:v1,v2,...");
   app.add_option("--static-weights", run.weighting.static_weights, "weights of the 'static' method")
       ->delimiter(',')
@@ -116,6 +120,7 @@ ToyArgs parse_toy_args(int argc, const char* const* argv, std::ostream& out, std
              "method 'static' needs --static-weights with {} values", tasks);
   GN_CHECK(run.batch <= data.train_size, "--batch {} is larger than --train-size {}", run.batch, data.train_size);
   run.weighting.gradnorm.initial_loss = multitask::InitialLoss::parse(o.initial_loss);
+  run.weighting.gradnorm.norm_weight_only = o.norm_params == "weight";
   for (const auto& m : methods) {  // every method's settings, before any training (gradnorm-static's weights
     multitask::WeightingConfig probe = run.weighting;  // come from the GradNorm run: any T positive values)
     if (m == "gradnorm-static") probe.static_weights.assign(static_cast<std::size_t>(tasks), 1.0);

@@ -30,7 +30,8 @@ struct ToyOptions {
   Device device = cpu_device();  // parse_device(device_spec)
   std::string out_dir;           // --out, or runs/toy_T<T>; not created here
   std::string initial_loss = "first-step";
-  std::string comm = "auto";  // --comm: auto | single | mpi (core/communicator.h)
+  std::string norm_params = "weight+bias";  // --norm-params: run.weighting.gradnorm.norm_weight_only once parsed
+  std::string comm = "auto";                // --comm: auto | single | mpi (core/communicator.h)
   bool quiet = false, resume = false;
 };
 

@@ -28,6 +28,7 @@ struct OracleCase {
   double alpha;
   bool mixed_losses;
   const char* weight_param = "linear";  // GradNorm's parameterisation of w
+  bool norm_weight_only = false;        // G_i over W's weight alone
 };
 
 std::string case_name(const ::testing::TestParamInfo<OracleCase>& info) {
@@ -36,6 +37,7 @@ std::string case_name(const ::testing::TestParamInfo<OracleCase>& info) {
     if (c == '-') c = '_';
   name += "_alpha" + std::to_string(static_cast<int>(info.param.alpha * 10));
   if (std::string(info.param.weight_param) != "linear") name += std::string("_") + info.param.weight_param;
+  if (info.param.norm_weight_only) name += "_weight_only";
   return name + (info.param.mixed_losses ? "_mixed" : "_mse");
 }
 
@@ -53,6 +55,7 @@ TEST_P(StepOracle, FastStepEqualsNaive) {
   cfg.gradnorm.optimizer = "sgd";  // plain SGD on w: its update is exactly -lr * dLgrad/dw
   cfg.gradnorm.lr = 0.05;
   cfg.gradnorm.weight_param = c.weight_param;
+  cfg.gradnorm.norm_weight_only = c.norm_weight_only;
   cfg.static_weights = {0.5, 2.0, 0.5};
   auto fast_w = multitask::make_weighting(c.method, T, cfg);
   auto naive_w = multitask::make_weighting(c.method, T, cfg);
@@ -79,20 +82,40 @@ TEST_P(StepOracle, FastStepEqualsNaive) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryMethod, StepOracle,
-                         ::testing::Values(OracleCase{"equal", 0, false}, OracleCase{"static", 0, false},
-                                           OracleCase{"gradnorm", 0.5, false}, OracleCase{"gradnorm", 0.0, false},
-                                           OracleCase{"uncertainty", 0, false}, OracleCase{"gradnorm-static", 0, false},
-                                           OracleCase{"equal", 0, true}, OracleCase{"static", 0, true},
-                                           OracleCase{"gradnorm", 1.5, true}, OracleCase{"gradnorm", 0.0, true},
-                                           OracleCase{"uncertainty", 0, true}, OracleCase{"gradnorm-static", 0, true},
-                                           OracleCase{"gradnorm", 0.5, false, "log"},
-                                           OracleCase{"gradnorm", 0.5, false, "softmax"},
-                                           OracleCase{"gradnorm", 1.5, true, "log"},
-                                           OracleCase{"gradnorm", 1.5, true, "softmax"}),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    EveryMethod, StepOracle,
+    ::testing::Values(OracleCase{"equal", 0, false}, OracleCase{"static", 0, false}, OracleCase{"gradnorm", 0.5, false},
+                      OracleCase{"gradnorm", 0.0, false}, OracleCase{"uncertainty", 0, false},
+                      OracleCase{"gradnorm-static", 0, false}, OracleCase{"equal", 0, true},
+                      OracleCase{"static", 0, true}, OracleCase{"gradnorm", 1.5, true},
+                      OracleCase{"gradnorm", 0.0, true}, OracleCase{"uncertainty", 0, true},
+                      OracleCase{"gradnorm-static", 0, true}, OracleCase{"gradnorm", 0.5, false, "log"},
+                      OracleCase{"gradnorm", 1.5, true, "linear", true}, OracleCase{"gradnorm", 0.5, false, "softmax"},
+                      OracleCase{"gradnorm", 1.5, true, "log"}, OracleCase{"gradnorm", 1.5, true, "softmax"}),
+    case_name);
 
 // Equal weighting through the multitask step = plain training on the summed loss.
+// norm_weight_only leaves W's bias out of G_i: the same first step gives g_i^2 (weight only) + the bias
+// part = g_i^2 (weight and bias), so every weight-only norm is strictly smaller (the bias gradients are not 0).
+TEST(StepOracleExtra, WeightOnlyNormsLeaveOutTheBias) {
+  std::vector<std::vector<double>> norms;
+  for (bool weight_only : {false, true}) {
+    auto model = tiny_model({}, 7);
+    multitask::WeightingConfig cfg;
+    cfg.gradnorm.norm_weight_only = weight_only;
+    auto w = multitask::make_weighting("gradnorm", 3, cfg);
+    nn::SGD opt(model->parameters(), 0.05, 0.9);
+    multitask::MultitaskStep stepper(*model, *w, opt);
+    const TinyBatch b = tiny_batch({}, 100);
+    norms.push_back(stepper.step(b.x, b.y).grad_norms);
+  }
+  ASSERT_EQ(norms[0].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LT(norms[1][i], norms[0][i] * (1 - 1e-6)) << "task " << i;
+    EXPECT_GT(norms[1][i], 0) << "task " << i;
+  }
+}
+
 TEST(StepOracleExtra, EqualWeightingEqualsSummedLossTraining) {
   const TinyProblem p;
   auto a = tiny_model(p, 3), b = tiny_model(p, 3);

@@ -1,5 +1,5 @@
 // SegNet (Badrinarayanan et al. 2015) with a VGG16 encoder and its mirror as decoder, as the GradNorm paper
-// uses it for NYUv2 (Section 5.1; reference/nyuv2-and-peers.md, "Architectures"):
+// uses it for NYUv2 (Section 5.1 of the paper; the layer list is in apps/nyuv2/README.md, "Models"):
 //
 //   encoder stage s = 1..5: (conv3x3 + BN + ReLU) x n_s, then 2x2 max-pool that keeps its argmax indices
 //     channels 64/128/256/512/512, n_s = 2/2/3/3/3

@@ -117,8 +117,6 @@ int execute(const SweepOptions& o, const std::vector<ChildRun>& runs) {
   return failed;
 }
 
-void write_text(const fs::path& path, const std::string& text) { app::write_atomically(path, text); }
-
 }  // namespace
 
 int run_grid(const GridOptions& o) {
@@ -155,7 +153,7 @@ int run_grid(const GridOptions& o) {
     csv += fmt::format("{},{:.9g},{:.9g},{},{}\n", k, distances.back(), changes.back(), fmt::join(w, ","),
                        fmt::join(r->errors, ","));
   }
-  write_text(o.sweep.out / "gridsearch.csv", csv);
+  app::write_atomically(o.sweep.out / "gridsearch.csv", csv);
   json s;
   s["kind"] = "grid";
   s["networks"] = o.networks;
@@ -218,7 +216,7 @@ int run_alpha(const AlphaOptions& o) {
                        fmt::join(r->mean_weights, ","), fmt::join(r->final_weights, ","));
     fmt::print("{:>8} {:>12.5g} {:>+16.2f}   [{:.3f}]\n", a, r->score, change, fmt::join(r->mean_weights, ", "));
   }
-  write_text(o.sweep.out / "alpha.csv", csv);
+  app::write_atomically(o.sweep.out / "alpha.csv", csv);
   return failed > 0 ? 1 : 0;
 }
 
@@ -251,7 +249,7 @@ int run_seeds(const SeedsOptions& o) {
       csv += fmt::format("{},{},{:.9g}\n", s, o.methods[m], rs[m]->score);
     }
   }
-  write_text(o.sweep.out / "seeds.csv", csv);
+  app::write_atomically(o.sweep.out / "seeds.csv", csv);
   GN_CHECK(complete > 0, "seeds: no seed finished every method; see the logs under {}", o.sweep.out.string());
   json summary;
   summary["kind"] = "seeds";
@@ -280,7 +278,7 @@ int run_seeds(const SeedsOptions& o) {
     md += "\n";
   }
   app::write_json(o.sweep.out / "summary.json", summary);
-  write_text(o.sweep.out / "seeds.md", md);
+  app::write_atomically(o.sweep.out / "seeds.md", md);
   fmt::print("{}", md);
   return failed > 0 ? 1 : 0;
 }

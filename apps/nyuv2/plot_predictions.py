@@ -9,8 +9,9 @@ metrics.json); DATA the data set it evaluated (DATA/val/{image,label,depth,norma
 One row per val image; columns: the RGB input, then per task its ground truth followed by one prediction
 per EVAL (labelled with --labels, else the method named in EVAL/metrics.json, else the folder's name):
   seg       a fixed colour per class (the 13 NYUv2 classes, legend below), ignored pixels (-1) black
-  depth     one colour scale per row (the valid ground-truth depths' range, written under the truth),
-            invalid ground truth (0) black; predictions are drawn everywhere, clipped to the row's scale
+  depth     one colour scale per row, written under the truth: the range of the valid ground-truth depths
+            and of the predictions' 2nd-98th percentiles; invalid ground truth (0) black; predictions are
+            drawn everywhere (outliers clipped to the row's scale)
   normal    (n + 1) / 2 as RGB, invalid ground truth (all zero) black
   keypoint  the maximum over the K heatmaps, in [0, 1], over the dimmed image
 Tasks are those dumped in the first EVAL; every EVAL must hold the same tasks and ids. A missing file, a
@@ -231,7 +232,13 @@ def main():
             truth, truth_img, pred_imgs = row["tasks"][t]
             if t == "depth":
                 valid = truth > 0
-                lo, hi = (truth[valid].min(), truth[valid].max()) if valid.any() else (0.0, 1.0)
+                lo, hi = (truth[valid].min(), truth[valid].max()) if valid.any() else (np.inf, -np.inf)
+                for p in pred_imgs:  # the scale covers the predictions too (robustly: 2nd-98th percentile)
+                    finite = p[np.isfinite(p)]
+                    if finite.size:
+                        lo, hi = min(lo, np.percentile(finite, 2)), max(hi, np.percentile(finite, 98))
+                if not lo < hi:
+                    lo, hi = (lo - 0.5, lo + 0.5) if np.isfinite(lo) else (0.0, 1.0)
                 axes[r][col].imshow(np.ma.masked_where(~valid, truth), cmap=depth_cmap, vmin=lo, vmax=hi,
                                     interpolation="nearest")
                 axes[r][col].set_xlabel(f"{lo:.1f}-{hi:.1f} m", fontsize=7, labelpad=1)
@@ -255,7 +262,8 @@ def main():
         bottom = 0.45 / fig_h + 0.02
     fig.tight_layout(rect=(0, bottom, 1, 1), pad=0.3, h_pad=0.4, w_pad=0.2)
     out = args.out or os.path.join(runs[0], "predictions.png")
-    fig.savefig(out, dpi=args.dpi)
+    png = out.lower().endswith(".png")
+    fig.savefig(out, dpi=args.dpi, **({"pil_kwargs": {"optimize": True}} if png else {}))
     print(f"wrote {out}")
 
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,9 +15,12 @@
 #include "apps/common/npy.h"
 #include "apps/nyuv2/dataset.h"
 #include "apps/nyuv2/experiment.h"
+#include "apps/nyuv2/models.h"
 #include "apps/nyuv2/report.h"
 #include "apps/nyuv2/synth.h"
+#include "core/autograd.h"
 #include "multitask/dense_metrics.h"
+#include "nn/state_dict.h"
 
 namespace gn::nyuv2 {
 namespace {
@@ -148,6 +152,97 @@ TEST(NyuApp, TrainEvalDumpEndToEnd) {
   EXPECT_NEAR(get(nm, "mean_deg"), value_of(out.metrics, "normal_mean_deg"), 1e-3);
   EXPECT_NEAR(get(nm, "median_deg"), value_of(out.metrics, "normal_median_deg"), 0.02);
   EXPECT_NEAR(get(nm, "within_30"), value_of(out.metrics, "normal_within_30"), 1e-3);
+}
+
+// The keypoint task end to end: eval --dump-predictions writes pred/keypoint/{id}.npy as float32 K x H x W
+// heatmaps, each the model's own output for that val sample (the checkpoint's model run here on one image at
+// a time: the sample order, channel layout and values of the dump), and the keypoint metrics recomputed from
+// those files (with the metric class, and by hand from the definition in docs/dense-tasks.md) are the ones
+// eval reports.
+TEST(NyuApp, KeypointPredictionsDumpedAndRescored) {
+  TempDir tmp;
+  const fs::path data = tmp.path / "data", run = tmp.path / "run", ev = tmp.path / "eval";
+  constexpr std::int64_t K = 2;  // few channels, so most hold a visible corner
+  write_synthetic_nyuv2(data, SynthSpec{.train = 4, .val = 5, .height = 32, .width = 40, .seed = 7, .keypoints = K});
+
+  TrainConfig c;
+  c.data = data;
+  c.out = run;
+  c.width_mult = 0.0625;
+  c.tasks = {NyuTask::Depth, NyuTask::Keypoint};
+  c.method = "gradnorm";
+  c.steps = 2;
+  c.batch = 2;
+  c.lr = 1e-3;
+  c.eval_every = 2;
+  c.checkpoint_every = 2;
+  c.seed = 2;
+  const TrainResult r = run_train(c);
+  ASSERT_EQ(r.status, "finished");
+  const auto ckpt = app::latest_checkpoint(run / "gradnorm" / "checkpoints");
+  ASSERT_TRUE(ckpt.has_value());
+  const EvalOutput out = run_eval({.data = data, .checkpoint = *ckpt, .out = ev, .dump_predictions = true});
+  const double error_pct = value_of(out.metrics, "keypoint_error_pct");
+  const double pck_5 = value_of(out.metrics, "keypoint_pck_5");
+  EXPECT_NEAR(error_pct, value_of(r.metrics, "keypoint_error_pct"), 1e-9);
+  EXPECT_NEAR(pck_5, value_of(r.metrics, "keypoint_pck_5"), 1e-12);
+
+  const NyuDataset val(data, "val", {NyuTask::Keypoint});
+  ASSERT_EQ(val.keypoints(), K);
+  ModelSpec spec;
+  spec.width_mult = c.width_mult;
+  spec.tasks = make_task_specs(c.tasks, K);
+  auto model = make_nyuv2_model(spec);
+  model->load_state_dict(nn::strip_prefix(app::load_checkpoint(*ckpt).tensors, "model."));
+  model->eval();
+  NoGradGuard no_grad;
+  const std::int64_t N = val.size(), H = val.height(), W = val.width();
+  std::vector<double> pred, target;
+  double sum_e = 0, within = 0, present = 0;
+  for (std::int64_t k = 0; k < N; ++k) {
+    const std::string name = std::to_string(val.ids()[static_cast<std::size_t>(k)]) + ".npy";
+    for (NyuTask t : {NyuTask::Segmentation, NyuTask::Normal})  // only the trained tasks are dumped
+      EXPECT_FALSE(fs::exists(ev / "pred" / task_prefix(t) / name));
+    ASSERT_TRUE(fs::exists(ev / "pred" / "depth" / name));
+    const app::NpyArray p = app::read_npy(ev / "pred" / "keypoint" / name);
+    ASSERT_EQ(p.header.type, app::NpyType::Float32);
+    ASSERT_EQ(p.header.shape, (Shape{K, H, W}));
+    const NyuSample sample = val.load(k);
+    const std::vector<double> pv = p.tensor.to_vector(), tv = sample.targets[0].to_vector();
+    ASSERT_EQ(tv.size(), pv.size());
+    const std::vector<double> direct = model->forward_all(sample.image.reshape({1, 3, H, W}))[1].to_vector();
+    ASSERT_EQ(direct.size(), pv.size());
+    double scale = 0, diff = 0;
+    for (std::size_t q = 0; q < pv.size(); ++q) {
+      scale = std::max(scale, std::abs(direct[q]));
+      diff = std::max(diff, std::abs(direct[q] - pv[q]));
+    }
+    EXPECT_LE(diff, 1e-4 * scale) << name << ": the dump is not the model's output for this sample";
+    pred.insert(pred.end(), pv.begin(), pv.end());
+    target.insert(target.end(), tv.begin(), tv.end());
+    for (std::int64_t j = 0; j < K; ++j) {  // the definition: argmax (first maximum, row-major) distances
+      const auto at = [&](const std::vector<double>& v) { return v.begin() + j * H * W; };
+      const auto pmax = std::max_element(at(pv), at(pv) + H * W), tmax = std::max_element(at(tv), at(tv) + H * W);
+      if (!(*tmax > 0.5)) continue;
+      const auto pq = pmax - at(pv), tq = tmax - at(tv);
+      const double e = 100.0 * std::hypot(double(pq / W - tq / W), double(pq % W - tq % W)) / std::hypot(H, W);
+      sum_e += e;
+      within += e <= 5 ? 1 : 0;
+      present += 1;
+    }
+  }
+  ASSERT_GE(present, 3) << "too few keypoints present in the val split: pick another seed";
+  EXPECT_NEAR(sum_e / present, error_pct, 1e-9 * (1 + error_pct));
+  EXPECT_DOUBLE_EQ(within / present, pck_5);
+  multitask::KeypointMetric km;
+  km.add(Tensor::from_vector(pred, {N, K, H, W}), Tensor::from_vector(target, {N, K, H, W}));
+  for (const auto& v : km.values()) {
+    if (v.name == "error_pct") {
+      EXPECT_NEAR(v.value, error_pct, 1e-9 * (1 + error_pct));
+    } else if (v.name == "pck_5") {
+      EXPECT_DOUBLE_EQ(v.value, pck_5);
+    }
+  }
 }
 
 TEST(NyuApp, ResumedRunWritesTheSameMetrics) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # gradnorm-nyuv2's command line: bad input is refused with exit status 2 before any work (nothing written),
-# and synth -> train -> eval --dump-predictions -> report works end to end with a tiny model.
+# and synth -> train -> eval --dump-predictions -> report works end to end with a tiny model; the dump
+# draws a figure with apps/nyuv2/plot_predictions.py (skipped, saying so, when $PYTHON, default
+# /usr/bin/python3, has no numpy or matplotlib), which refuses a missing file or a wrong shape.
 # Usage: nyuv2_cli.sh PATH/TO/gradnorm-nyuv2   (registered with ctest as apps.nyuv2_cli)
 set -euo pipefail
 BIN=${1:?usage: nyuv2_cli.sh PATH/TO/gradnorm-nyuv2}
@@ -45,6 +47,29 @@ head -1 "$WORK/run/metrics.csv" | grep -q '^method,step,w_0,w_1,w_2' || fail "me
 expect 0 "seg_miou" eval --data "$D" --checkpoint "$WORK/run/equal/checkpoints/ckpt-4.safetensors" \
   --out "$WORK/ev" --dump-predictions --device cpu
 for t in seg depth normal; do [[ -f $WORK/ev/pred/$t/0.npy ]] || fail "no pred/$t/0.npy"; done
+
+# The qualitative figure (apps/nyuv2/plot_predictions.py) from that dump, and its refusals.
+PY=${PYTHON:-/usr/bin/python3}
+PLOT=$(cd "$(dirname "$0")/../../apps/nyuv2" && pwd)/plot_predictions.py
+if "$PY" -c 'import numpy, matplotlib' 2>/dev/null; then
+  out=$("$PY" "$PLOT" --data "$D" "$WORK/ev" "$WORK/ev" --labels a,b --count 2 --out "$WORK/pred.png" 2>&1) ||
+    fail "plot_predictions.py failed: $out"
+  [[ -s $WORK/pred.png ]] || fail "plot_predictions.py wrote no figure"
+  [[ $(head -c 8 "$WORK/pred.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] || fail "pred.png is not a PNG"
+  plot_refused() {  # plot_refused PATTERN ARGS...: a non-zero exit and a message matching PATTERN
+    local pattern=$1; shift
+    set +e; out=$("$PY" "$PLOT" --data "$D" "$@" --out "$WORK/bad.png" 2>&1); got=$?; set -e
+    [[ $got != 0 ]] || fail "plot_predictions.py $* exited 0"
+    grep -qE -- "$pattern" <<<"$out" || fail "plot_predictions.py $* did not print /$pattern/: $out"
+    [[ ! -e $WORK/bad.png ]] || fail "a refused plot wrote its figure"
+  }
+  cp -r "$WORK/ev" "$WORK/ev_missing" && rm "$WORK/ev_missing/pred/depth/1.npy"
+  plot_refused "missing file .*ev_missing/pred/depth/1\.npy" "$WORK/ev" "$WORK/ev_missing" --count 2
+  cp -r "$WORK/ev" "$WORK/ev_shape" && "$PY" -c "import numpy; numpy.save('$WORK/ev_shape/pred/normal/0.npy', numpy.zeros((4, 5, 3), numpy.float32))"
+  plot_refused "ev_shape/pred/normal/0\.npy: shape \(4, 5, 3\) disagrees" "$WORK/ev_shape" --count 1
+else
+  echo "nyuv2_cli: SKIPPED the plot_predictions.py check: $PY cannot import numpy and matplotlib"
+fi
 expect 0 "\| equal \|" report "$WORK/run" --out "$WORK/table.md"
 [[ -s $WORK/table.md ]] || fail "report --out"
 expect 2 "summary" report "$WORK/missing"

@@ -4,9 +4,11 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/lane_sum.h"
 #include "kernels/cpu/threads.h"
 
 namespace gn::cpu {
@@ -34,8 +36,10 @@ bool batch_parallel(const ConvShape& s) {
 
 // The patch matrix of a large image does not fit in cache (64 channels at 160x160: 59 MB per sample), so
 // it is built and consumed a band of output rows at a time: about kBandBytes per band, but at least
-// kMinBandColumns columns (narrower GEMMs lose more to packing than the cache saves) and one row.
-constexpr std::int64_t kBandBytes = std::int64_t{4} << 20;
+// kMinBandColumns columns (narrower GEMMs lose more to packing than the cache saves) and one row. 1 MB is
+// half of a core's L2 on the 2-core test machine, so the band is still cached when the GEMM packs it (4 MB
+// made the NYUv2 SegNet step 10-20% slower, benchmarks/RESULTS.md).
+constexpr std::int64_t kBandBytes = std::int64_t{1} << 20;
 constexpr std::int64_t kMinBandColumns = 512;
 template <class T>
 std::int64_t band_rows(const ConvShape& s) {
@@ -53,6 +57,20 @@ using View = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using ConstView = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
 
+// The output columns j whose input column j stride + w0 lies inside [0, in_w): [lo, hi) (empty: lo = hi).
+struct ColRange {
+  std::int64_t lo, hi;
+};
+ColRange valid_cols(const ConvShape& s, std::int64_t w0) {
+  // smallest j with j stride + w0 >= 0, and smallest j with j stride + w0 >= in_w, both clamped to [0, out_w]
+  auto first_at_least = [&](std::int64_t bound) {
+    const std::int64_t d = bound - w0;
+    return std::clamp<std::int64_t>(d <= 0 ? 0 : (d + s.stride_w - 1) / s.stride_w, 0, s.out_w);
+  };
+  const std::int64_t lo = first_at_least(0);
+  return {lo, std::max(lo, first_at_least(s.in_w))};
+}
+
 // The patch matrix of output rows [i0, i1): col (C_in kH kW, (i1 - i0) out_w), overwritten.
 template <class T>
 void im2col_band(const ConvShape& s, const T* x, std::int64_t i0, std::int64_t i1, T* col) {
@@ -63,6 +81,7 @@ void im2col_band(const ConvShape& s, const T* x, std::int64_t i0, std::int64_t i
       for (std::int64_t q = 0; q < s.kernel_w; ++q) {
         T* row = col + ((c * s.kernel_h + p) * s.kernel_w + q) * cols;
         const std::int64_t w0 = q * s.dilation_w - s.pad_w;
+        const auto [lo, hi] = valid_cols(s, w0);
         for (std::int64_t i = i0; i < i1; ++i) {
           T* dst = row + (i - i0) * s.out_w;
           const std::int64_t ih = i * s.stride_h - s.pad_h + p * s.dilation_h;
@@ -71,10 +90,12 @@ void im2col_band(const ConvShape& s, const T* x, std::int64_t i0, std::int64_t i
             continue;
           }
           const T* src = xc + ih * s.in_w;
-          for (std::int64_t j = 0; j < s.out_w; ++j) {
-            const std::int64_t iw = j * s.stride_w + w0;
-            dst[j] = (iw >= 0 && iw < s.in_w) ? src[iw] : T(0);
-          }
+          std::fill_n(dst, lo, T(0));
+          if (s.stride_w == 1)
+            std::copy(src + lo + w0, src + hi + w0, dst + lo);
+          else
+            for (std::int64_t j = lo; j < hi; ++j) dst[j] = src[j * s.stride_w + w0];
+          std::fill(dst + hi, dst + s.out_w, T(0));
         }
       }
     }
@@ -91,19 +112,35 @@ void col2im_band_add(const ConvShape& s, const T* col, std::int64_t i0, std::int
       for (std::int64_t q = 0; q < s.kernel_w; ++q) {
         const T* row = col + ((c * s.kernel_h + p) * s.kernel_w + q) * cols;
         const std::int64_t w0 = q * s.dilation_w - s.pad_w;
+        const auto [lo, hi] = valid_cols(s, w0);
         for (std::int64_t i = i0; i < i1; ++i) {
           const std::int64_t ih = i * s.stride_h - s.pad_h + p * s.dilation_h;
           if (ih < 0 || ih >= s.in_h) continue;
           const T* src = row + (i - i0) * s.out_w;
           T* dst = xc + ih * s.in_w;
-          for (std::int64_t j = 0; j < s.out_w; ++j) {
-            const std::int64_t iw = j * s.stride_w + w0;
-            if (iw >= 0 && iw < s.in_w) dst[iw] += src[j];
+          if (s.stride_w == 1) {
+            for (std::int64_t j = lo; j < hi; ++j) dst[j + w0] += src[j];
+          } else {
+            for (std::int64_t j = lo; j < hi; ++j) dst[j * s.stride_w + w0] += src[j];
           }
         }
       }
     }
   }
+}
+
+// This thread's patch-matrix buffer of at least n elements, kept between calls (a fresh 4 MB vector per
+// call would be zeroed and, above malloc's mmap threshold, page-faulted in again every time). Contents are
+// left over from the last use: every caller overwrites what it reads.
+template <class T, int Slot = 0>
+T* scratch(std::int64_t n) {
+  thread_local std::unique_ptr<T[]> buf;
+  thread_local std::int64_t cap = 0;
+  if (cap < n) {
+    buf.reset(new T[static_cast<std::size_t>(n)]);  // default-initialised: not zeroed
+    cap = n;
+  }
+  return buf.get();
 }
 
 // Runs sample(n, col_buffer) for every sample, threaded over the batch when that pays.
@@ -112,12 +149,12 @@ void for_each_sample(const ConvShape& s, std::int64_t col_elems, const F& sample
   if (batch_parallel(s)) {
 #pragma omp parallel
     {
-      std::vector<T> col(static_cast<std::size_t>(col_elems));
+      T* col = scratch<T>(col_elems);
 #pragma omp for schedule(static)
       for (std::int64_t n = 0; n < s.batch; ++n) sample(n, col);
     }
   } else {
-    std::vector<T> col(static_cast<std::size_t>(col_elems));
+    T* col = scratch<T>(col_elems);
     for (std::int64_t n = 0; n < s.batch; ++n) sample(n, col);
   }
 }
@@ -142,7 +179,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* weight, const T* bi
   const std::int64_t band = band_rows<T>(s);
   // One sample: y_n (C_out, HoWo) = weight (C_out, K) col_n (K, HoWo) [+ bias per row], a band of columns
   // (output rows) at a time.
-  for_each_sample<T>(s, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t n, std::vector<T>& col) {
+  for_each_sample<T>(s, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t n, T* col) {
     const T* xn = x + n * in_chw(s);
     T* yn = y + n * M * N;
     if (bias != nullptr)
@@ -152,9 +189,9 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* weight, const T* bi
     const ConstView<T> w(weight, M, K, Eigen::OuterStride<>(K));
     for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
       const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
-      im2col_band(s, xn, i0, i1, col.data());
+      im2col_band(s, xn, i0, i1, col);
       View<T> out(yn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
-      const ConstView<T> c(col.data(), K, cols, Eigen::OuterStride<>(cols));
+      const ConstView<T> c(col, K, cols, Eigen::OuterStride<>(cols));
       if (beta == T(0))
         out.noalias() = w * c;
       else
@@ -163,13 +200,46 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* weight, const T* bi
   });
 }
 
+namespace {
+
+// With stride 1, dx is the convolution of dy with the flipped, transposed kernel and padding
+// dilation (k - 1) - pad: a forward convolution (one im2col of dy, one GEMM whose inner dimension is
+// C_out kH kW), instead of a GEMM with inner dimension C_out and a scatter-add (col2im) into a cleared dx.
+// The shape of that convolution, or false when the data gradient is not one (stride > 1, or padding
+// beyond dilation (k - 1)).
+bool data_grad_as_conv(const ConvShape& s, ConvShape& t) {
+  if (s.stride_h != 1 || s.stride_w != 1) return false;
+  const std::int64_t ph = s.dilation_h * (s.kernel_h - 1) - s.pad_h, pw = s.dilation_w * (s.kernel_w - 1) - s.pad_w;
+  if (ph < 0 || pw < 0 || is_pointwise(s)) return false;
+  t = s;
+  t.in_channels = s.out_channels, t.in_h = s.out_h, t.in_w = s.out_w;
+  t.out_channels = s.in_channels, t.out_h = s.in_h, t.out_w = s.in_w;
+  t.pad_h = ph, t.pad_w = pw;
+  return t.in_h + 2 * ph - s.dilation_h * (s.kernel_h - 1) == t.out_h &&
+         t.in_w + 2 * pw - s.dilation_w * (s.kernel_w - 1) == t.out_w;
+}
+
+}  // namespace
+
 template <class T>
 void conv2d_backward_data(const ConvShape& s, const T* dy, const T* weight, T* dx) {
+  if (ConvShape t; data_grad_as_conv(s, t)) {
+    // flipped (C_in, C_out, kH, kW): flipped[c][o][p][q] = weight[o][c][kH-1-p][kW-1-q]
+    const std::int64_t kh = s.kernel_h, kw = s.kernel_w, taps = kh * kw;
+    T* flipped = scratch<T, 1>(s.in_channels * s.out_channels * taps);
+    for (std::int64_t o = 0; o < s.out_channels; ++o)
+      for (std::int64_t c = 0; c < s.in_channels; ++c) {
+        const T* src = weight + (o * s.in_channels + c) * taps;
+        T* dst = flipped + (c * s.out_channels + o) * taps;
+        for (std::int64_t k = 0; k < taps; ++k) dst[k] = src[taps - 1 - k];
+      }
+    return conv2d_forward<T>(t, dy, flipped, nullptr, dx);
+  }
   const std::int64_t K = col_rows(s), N = out_hw(s), M = s.out_channels;
   const bool pointwise = is_pointwise(s);
   const std::int64_t band = band_rows<T>(s);
   // One sample: col (K, band) = weight^T (K, C_out) dy_n[:, band] (C_out, band), added into dx_n by col2im.
-  for_each_sample<T>(s, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t n, std::vector<T>& col) {
+  for_each_sample<T>(s, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t n, T* col) {
     const T* dyn = dy + n * M * N;
     T* dxn = dx + n * in_chw(s);
     if (pointwise) return gemm<T>(true, false, K, N, M, T(1), weight, dyn, T(0), dxn);
@@ -177,48 +247,67 @@ void conv2d_backward_data(const ConvShape& s, const T* dy, const T* weight, T* d
     const ConstView<T> w(weight, M, K, Eigen::OuterStride<>(K));
     for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
       const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
-      View<T> c(col.data(), K, cols, Eigen::OuterStride<>(cols));
+      View<T> c(col, K, cols, Eigen::OuterStride<>(cols));
       const ConstView<T> g(dyn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
       c.noalias() = w.transpose() * g;
-      col2im_band_add(s, col.data(), i0, i1, dxn);
+      col2im_band_add(s, col, i0, i1, dxn);
     }
   });
 }
+
+// Per-sample filter gradients of up to this many bytes are held at once (then added into dweight).
+constexpr std::int64_t kPartialBytes = std::int64_t{16} << 20;
 
 template <class T>
 void conv2d_backward_filter(const ConvShape& s, const T* x, const T* dy, T* dweight, T* dbias) {
   const std::int64_t K = col_rows(s), N = out_hw(s), M = s.out_channels;
   const bool pointwise = is_pointwise(s);
   const std::int64_t band = band_rows<T>(s);
-  std::vector<T> col(pointwise ? 0 : static_cast<std::size_t>(K * band * s.out_w));
+  // dweight (C_out, K) = sum_n dw_n, dw_n = sum_band dy_n[:, band] (C_out, band) col_band^T (band, K): each
+  // dw_n into its own buffer (one thread per sample when that pays), then added in sample order, so the
+  // bits do not depend on the thread count. Groups of samples bound the buffers' memory.
+  const std::int64_t per = M * K;
+  const std::int64_t group = std::clamp<std::int64_t>(kPartialBytes / std::max<std::int64_t>(per * sizeof(T), 1), 1,
+                                                      std::max<std::int64_t>(s.batch, 1));
+  T* partial = scratch<T, 2>(group * per);
   View<T> dw(dweight, M, K, Eigen::OuterStride<>(K));
   dw.setZero();
-  // dweight (C_out, K) = sum_n sum_band dy_n[:, band] (C_out, band) col_band^T (band, K), in a fixed order.
-  for (std::int64_t n = 0; n < s.batch; ++n) {
-    const T* xn = x + n * in_chw(s);
-    const T* dyn = dy + n * M * N;
-    if (pointwise) {
-      gemm<T>(false, true, M, K, N, T(1), dyn, xn, T(1), dweight);
-      continue;
-    }
-    for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
-      const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
-      im2col_band(s, xn, i0, i1, col.data());
-      const ConstView<T> g(dyn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
-      const ConstView<T> c(col.data(), K, cols, Eigen::OuterStride<>(cols));
-      dw.noalias() += g * c.transpose();
+  for (std::int64_t g0 = 0; g0 < s.batch; g0 += group) {
+    const std::int64_t g1 = std::min(s.batch, g0 + group);
+    ConvShape part = s;
+    part.batch = g1 - g0;
+    for_each_sample<T>(part, pointwise ? 0 : K * band * s.out_w, [&](std::int64_t m, T* col) {
+      const std::int64_t n = g0 + m;
+      const T* xn = x + n * in_chw(s);
+      const T* dyn = dy + n * M * N;
+      T* pn = partial + m * per;
+      if (pointwise) return gemm<T>(false, true, M, K, N, T(1), dyn, xn, T(0), pn);
+      View<T> p(pn, M, K, Eigen::OuterStride<>(K));
+      for (std::int64_t i0 = 0; i0 < s.out_h; i0 += band) {
+        const std::int64_t i1 = std::min(i0 + band, s.out_h), cols = (i1 - i0) * s.out_w;
+        im2col_band(s, xn, i0, i1, col);
+        const ConstView<T> g(dyn + i0 * s.out_w, M, cols, Eigen::OuterStride<>(N));
+        const ConstView<T> c(col, K, cols, Eigen::OuterStride<>(cols));
+        if (i0 == 0)
+          p.noalias() = g * c.transpose();
+        else
+          p.noalias() += g * c.transpose();
+      }
+    });
+    for (std::int64_t m = 0; m < g1 - g0; ++m) {
+      const T* pn = partial + m * per;
+      for (std::int64_t i = 0; i < per; ++i) dweight[i] += pn[i];
     }
   }
   if (dbias != nullptr) {
-    // Per channel, in double, in a fixed order (sample, then position).
+    // Per channel, in double, in a fixed order (sample, then 16 lanes over positions).
 #pragma omp parallel for schedule(static) if (M * N * s.batch >= kParallelGrain)
     for (std::int64_t o = 0; o < M; ++o) {
       double acc = 0;
       for (std::int64_t n = 0; n < s.batch; ++n) {
-        const T* row = dy + (n * M + o) * N;
-        double part = 0;
-        for (std::int64_t k = 0; k < N; ++k) part += static_cast<double>(row[k]);
-        acc += part;
+        Lanes part;
+        part.add(dy + (n * M + o) * N, N);
+        acc += part.total();
       }
       dbias[o] = static_cast<T>(acc);
     }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/lane_sum.h"
 #include "kernels/cpu/threads.h"
 #include "kernels/error.h"
 
@@ -182,6 +183,39 @@ void upsample_bilinear2d_backward(std::int64_t planes, std::int64_t H, std::int6
 // ---- batch norm ---------------------------------------------------------------------------------------
 
 namespace {
+
+constexpr int kLanes = Lanes::kLanes;
+
+// acc += sum over the channel's N planes of f(x) (x: T).
+template <class T, class F>
+void add_channel(std::int64_t N, std::int64_t C, std::int64_t HW, std::int64_t c, const T* x, F f, Lanes& l) {
+  for (std::int64_t n = 0; n < N; ++n) {
+    l.add(x + (n * C + c) * HW, HW, f);
+  }
+}
+
+// acc1 += sum g, acc2 += sum g (x - mean) over the channel (x, g: T).
+template <class T>
+void add_channel_grad(std::int64_t N, std::int64_t C, std::int64_t HW, std::int64_t c, const T* x, const T* g,
+                      double mean, Lanes& sum_g, Lanes& sum_gd) {
+  for (std::int64_t n = 0; n < N; ++n) {
+    const T* xp = x + (n * C + c) * HW;
+    const T* gp = g + (n * C + c) * HW;
+    std::int64_t i = 0;
+    for (; i + kLanes <= HW; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const double gv = static_cast<double>(gp[i + k]);
+        sum_g.acc[k] += gv;
+        sum_gd.acc[k] += gv * (static_cast<double>(xp[i + k]) - mean);
+      }
+    for (int k = 0; i < HW; ++i, ++k) {
+      const double gv = static_cast<double>(gp[i]);
+      sum_g.acc[k] += gv;
+      sum_gd.acc[k] += gv * (static_cast<double>(xp[i]) - mean);
+    }
+  }
+}
+
 // Channel c of y = (x - mean) invstd weight + bias, as one scale and shift per channel (both modes).
 template <class T>
 void normalize_channel(std::int64_t N, std::int64_t C, std::int64_t HW, std::int64_t c, const T* x, const T* weight,
@@ -204,20 +238,14 @@ void batch_norm_forward_train(std::int64_t N, std::int64_t C, std::int64_t HW, c
                               T* save_mean, T* save_invstd) {
   const std::int64_t M = N * HW;
   for_planes(C, M * 3, [&](std::int64_t c) {
-    double sum = 0;
-    for (std::int64_t n = 0; n < N; ++n) {
-      const T* xp = x + (n * C + c) * HW;
-      for (std::int64_t i = 0; i < HW; ++i) sum += static_cast<double>(xp[i]);
-    }
-    const double mean = sum / static_cast<double>(M);
-    double sq = 0;
-    for (std::int64_t n = 0; n < N; ++n) {
-      const T* xp = x + (n * C + c) * HW;
-      for (std::int64_t i = 0; i < HW; ++i) {
-        const double d = static_cast<double>(xp[i]) - mean;
-        sq += d * d;
-      }
-    }
+    Lanes s1;
+    add_channel(
+        N, C, HW, c, x, [](double v) { return v; }, s1);
+    const double mean = s1.total() / static_cast<double>(M);
+    Lanes s2;  // two passes: no cancellation when the mean is large against the spread
+    add_channel(
+        N, C, HW, c, x, [mean](double v) { return (v - mean) * (v - mean); }, s2);
+    const double sq = s2.total();
     const double var = sq / static_cast<double>(M);
     const double invstd = 1.0 / std::sqrt(var + eps);
     save_mean[c] = static_cast<T>(mean);
@@ -252,16 +280,9 @@ void batch_norm_backward(std::int64_t N, std::int64_t C, std::int64_t HW, const 
   for_planes(C, M * 2, [&](std::int64_t c) {
     const double mean = static_cast<double>(save_mean[c]);
     const double invstd = static_cast<double>(save_invstd[c]);
-    double sum_g = 0, sum_gx = 0;  // sum gy, sum gy * xhat
-    for (std::int64_t n = 0; n < N; ++n) {
-      const T* xp = x + (n * C + c) * HW;
-      const T* gp = gy + (n * C + c) * HW;
-      for (std::int64_t i = 0; i < HW; ++i) {
-        const double g = static_cast<double>(gp[i]);
-        sum_g += g;
-        sum_gx += g * (static_cast<double>(xp[i]) - mean) * invstd;
-      }
-    }
+    Lanes lg, lgd;
+    add_channel_grad(N, C, HW, c, x, gy, mean, lg, lgd);
+    const double sum_g = lg.total(), sum_gx = lgd.total() * invstd;  // sum gy, sum gy * xhat
     if (grad_bias != nullptr) grad_bias[c] = static_cast<T>(sum_g);
     if (grad_weight != nullptr) grad_weight[c] = static_cast<T>(sum_gx);
     if (gx == nullptr) return;
@@ -269,14 +290,14 @@ void batch_norm_backward(std::int64_t N, std::int64_t C, std::int64_t HW, const 
     const double k = w * invstd;
     const double mg = training ? sum_g / static_cast<double>(M) : 0.0;
     const double mgx = training ? sum_gx / static_cast<double>(M) : 0.0;
+    // gx = k (gy - mg - xhat mgx) = a gy + b (x - mean) + shift, in T (vectorisable).
+    const T a = static_cast<T>(k), b = static_cast<T>(-k * mgx * invstd), shift = static_cast<T>(-k * mg);
+    const T mean_t = save_mean[c];
     for (std::int64_t n = 0; n < N; ++n) {
       const T* xp = x + (n * C + c) * HW;
       const T* gp = gy + (n * C + c) * HW;
       T* op = gx + (n * C + c) * HW;
-      for (std::int64_t i = 0; i < HW; ++i) {
-        const double xhat = (static_cast<double>(xp[i]) - mean) * invstd;
-        op[i] = static_cast<T>(k * (static_cast<double>(gp[i]) - mg - xhat * mgx));
-      }
+      for (std::int64_t i = 0; i < HW; ++i) op[i] = a * gp[i] + b * (xp[i] - mean_t) + shift;
     }
   });
 }

@@ -39,11 +39,12 @@ double MultitaskStep::local_share(std::int64_t local_rows) {
   return static_cast<double>(local_rows) / rows[0];
 }
 
-// L_i <- sum_r (B_r / B) L_i,r: the mean over the global batch (every task loss here is a mean over rows of
-// equal size; a loss whose per-row count varies, e.g. a masked mean, would need its sum and count reduced).
+// L_i <- sum_r c_i,r L_i,r: the mean over the global batch, c_i,r = B_r / B for a mean over rows of equal
+// size, count_i,r / count_i for a masked mean (task_share_, step_masked.cpp).
 void MultitaskStep::reduce_losses(double share) {
   const auto t0 = Clock::now();
-  dispatch::scale<double>(losses_.device(), losses_.numel(), share, losses_.data<double>());
+  for (std::size_t i = 0; i < task_share_.size(); ++i)
+    dispatch::scale<double>(losses_.device(), 1, task_share_[i], losses_.data<double>() + i);
   comm_->all_reduce_sum(losses_);
   comm_ms_ += ms_since(t0);
 }
@@ -159,6 +160,7 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   // 2-3. Heads forward, weighted loss gradients, each head backward to the cut.
   std::vector<Tensor> preds;
   for (int i = 0; i < T; ++i) preds.push_back(model_.head(i).forward(z_cut));
+  if (parallel()) masked_shares(preds, targets, share);  // c_i,r; seed_weights_ when a loss is a masked mean
   head_backward(preds, targets, z_cut);
   if (parallel()) reduce_losses(share);  // the global L_i on every rank
 
@@ -308,7 +310,7 @@ void MultitaskStep::head_backward(const std::vector<Tensor>& preds, std::span<co
                to_string(L.shape()));
       // L_i into the loss vector and w_i as a scalar view of the weights: no host read on any device.
       dispatch::cast(L.device(), 1, L.dtype(), L.raw_data(), DType::Float64, losses_.data<double>() + i);
-      seeds[i] = weighting_.weights().slice(i, i + 1).reshape({});
+      seeds[i] = (seed_weights_.defined() ? seed_weights_ : weighting_.weights()).slice(i, i + 1).reshape({});
       roots[i] = L;  // backpropagate from the loss instead of the prediction
     }
   }

@@ -29,6 +29,11 @@
 // So G_i, L_i(0), the targets and w(t+1) come from global numbers, and the weight update runs redundantly
 // on every rank with bitwise identical inputs (the communicator sums in rank order), as does the network
 // update. W's own gradient is the sum of the reduced per-task blocks, so it is not reduced twice.
+// Masked losses (a TaskLoss with a count, multitask/task.h): L_i,r is a mean over rank r's count_i,r valid
+// terms, so the global L_i is sum_r (count_i,r / count_i) L_i,r, not B_r / B. After the heads' forward one
+// all-reduce of the T counts gives c_i,r = count_i,r / count_i (step_masked.cpp); the losses are reduced with
+// c_i,r, and head i's backward is seeded with w_i c_i,r / scale_r instead of w_i, so the gradient reductions
+// above (scaled by scale_r) sum exactly sum_r c_i,r grad (w_i L_i,r) for every task.
 // Without a communicator, or with one of size 1, the step is exactly the single-process one.
 #include <memory>
 #include <span>
@@ -97,6 +102,7 @@ class MultitaskStep {
   bool parallel() const { return comm_ != nullptr && comm_->size() > 1; }
   double local_share(std::int64_t local_rows);  // B_r / B (one host all-reduce of B_r)
   void reduce_losses(double share);
+  void masked_shares(const std::vector<Tensor>& preds, std::span<const Tensor> targets, double share);
   void reduce_stacked_grads(double share);
   void reduce_network_grads(double share, bool shared_done);
   void backward_below_shared(const Tensor& h);
@@ -118,6 +124,8 @@ class MultitaskStep {
   Tensor losses_, sq_norms_, flags_;   // (T) float64 L_i, (T) float64 G_i^2, (T) int flags in int64 slots
   Tensor weight_sum_, weights_now_;    // (T) float64: sum over steps of w(t); w(t) kept for the stats
   Tensor diverged_;                    // (4) int64: the divergence record (kernels/cpu/weighted_loss.h)
+  std::vector<double> task_share_;     // data parallel: c_i,r, this rank's share of each task's global loss
+  Tensor seed_weights_;                // data parallel, masked losses: (T) w_i c_i,r / scale_r (else undefined)
   void record_nonfinite(std::int64_t step, const Tensor* sq_norms, bool weights);
   dispatch::TaskNormPlan norm_plan_;
 };

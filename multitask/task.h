@@ -15,6 +15,8 @@ namespace gn::multitask {
 
 // A task loss as an autograd op: (prediction, target) -> scalar.
 using LossFn = std::function<Tensor(const Tensor& pred, const Tensor& target)>;
+// The number of terms a masked loss averages over for (prediction, target), as a host number.
+using CountFn = std::function<double(const Tensor& pred, const Tensor& target)>;
 
 struct TaskLoss {
   std::string name;        // "mse", "cross_entropy", "depth_l2", ...
@@ -25,6 +27,12 @@ struct TaskLoss {
   // cross-entropy (uniform softmax). The paper's footnote 2 suggests it as L_i(0) instead of the first
   // step's loss; an app may build InitialLoss::given({...}) from it. Empty when there is no natural value.
   std::optional<double> natural_initial_loss;
+  // Set for a mean over a data-dependent number of terms (a masked mean: valid depth pixels, labels that
+  // are not ignored, non-zero normals): their count, by the loss's own rule (multitask/loss_count.h). The
+  // data-parallel step weights rank r's loss by count_r / sum of counts so that N ranks compute the
+  // global masked mean exactly (multitask/step.h, "Masked losses"); one process never calls it. Empty: a
+  // mean over the same number of terms per row (MSE, heatmaps), whose rank share is B_r / B.
+  CountFn count;
 
   static TaskLoss mse();
   // logits (N, C, ...) against int64 labels (N, ...); positions labelled ignore_index do not count.

@@ -1,6 +1,7 @@
 #include "nn/batch_norm.h"
 
 #include "core/ops.h"
+#include "nn/sync_batch_norm.h"
 
 namespace gn::nn {
 
@@ -26,7 +27,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   GN_CHECK(x.dim() == 4 && x.size(1) == num_features_, "BatchNorm2d({}): expects input of shape (N, {}, H, W), got {}",
            num_features_, num_features_, to_string(x.shape()));
   const bool training = is_training();
-  Tensor y = gn::batch_norm(x, running_mean, running_var, weight, bias, training, momentum_, eps_);
+  Tensor y = training && sync_ != nullptr && sync_->size() > 1
+                 ? sync_batch_norm(x, running_mean, running_var, weight, bias, momentum_, eps_, *sync_)
+                 : gn::batch_norm(x, running_mean, running_var, weight, bias, training, momentum_, eps_);
   if (training) num_batches_tracked.data<std::int64_t>()[0] += 1;
   return y;
 }

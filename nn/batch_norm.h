@@ -2,8 +2,11 @@
 // BatchNorm2d: PyTorch's torch.nn.BatchNorm2d (gn::batch_norm over the channels of (N, C, H, W)).
 // Training mode (is_training(), the default) normalises with the batch's statistics and updates the running
 // ones (momentum, unbiased variance); eval mode normalises with the running statistics.
+// Data parallel: set_sync(comm) with N > 1 ranks makes training mode use the statistics of the global batch
+// (nn/sync_batch_norm.h); without it (the default) each process normalises with its own batch.
 #include <cstdint>
 
+#include "core/communicator.h"
 #include "nn/module.h"
 
 namespace gn::nn {
@@ -23,6 +26,9 @@ class BatchNorm2d : public Module {
   std::int64_t num_features() const { return num_features_; }
   double eps() const { return eps_; }
   double momentum() const { return momentum_; }
+  // The ranks whose batches training mode normalises together (borrowed; null: this process alone).
+  void set_sync(Communicator* comm) { sync_ = comm; }
+  Communicator* sync() const { return sync_; }
 
   Tensor weight;  // (C), or undefined when affine = false
   Tensor bias;    // (C), or undefined when affine = false
@@ -34,6 +40,7 @@ class BatchNorm2d : public Module {
   std::int64_t num_features_;
   double eps_;
   double momentum_;
+  Communicator* sync_ = nullptr;
 };
 
 }  // namespace gn::nn

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "apps/common/checkpoint.h"
@@ -20,6 +21,7 @@
 #include "multitask/dense_predictions.h"
 #include "nn/lr_schedule.h"
 #include "nn/optimizer_factory.h"
+#include "nn/sync_batch_norm.h"
 
 namespace gn::nyuv2 {
 
@@ -107,6 +109,31 @@ std::vector<double> errors_of(const std::vector<NyuTask>& tasks, const std::vect
   return e;
 }
 
+// Data parallel: every rank must end with rank 0's bits in every parameter and loss weight (and, with
+// synchronised batch norm, every running statistic; without it each rank keeps its own, and rank 0's are
+// checkpointed). Throws on a rank that differs: the replicas split, which the step's reductions exclude.
+bool replicas_identical(Communicator& comm, multitask::MultitaskModel& model, app::Trainer& trainer,
+                        const TrainConfig& c) {
+  std::vector<Tensor> mine;
+  for (const auto& [name, p] : model.named_parameters()) mine.push_back(p.detach());
+  if (c.sync_bn)
+    for (const auto& [name, b] : model.named_buffers()) mine.push_back(b);
+  for (const auto& w : {trainer.stepper().current_weights(), trainer.stepper().mean_weights()})
+    mine.push_back(Tensor::from_vector(w, {std::ssize(w)}, DType::Float64));
+  std::int64_t differ = 0;
+  for (const Tensor& t : mine) {
+    Tensor root = t.clone();
+    comm.broadcast(root, 0);
+    const std::size_t bytes = static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype());
+    if (std::memcmp(root.raw_data(), t.raw_data(), bytes) != 0) ++differ;
+  }
+  GN_CHECK(differ == 0,
+           "nyuv2: rank {} of {} ended with {} of {} tensors (parameters, weights{}) differing from "
+           "rank 0's: the replicas diverged",
+           comm.rank(), comm.size(), differ, mine.size(), c.sync_bn ? ", batch-norm statistics" : "");
+  return true;
+}
+
 std::string metadata_value(const nn::SafetensorsFile& f, const std::string& key, const fs::path& path) {
   const std::string* v = f.find(key);
   GN_CHECK(v != nullptr, "{}: the checkpoint has no '{}' metadata (not a gradnorm-nyuv2 checkpoint?)", path.string(),
@@ -132,6 +159,11 @@ TrainResult run_train(const TrainConfig& c) {
   spec.seed = c.seed * 1000 + 1;
   const int stride = resolved_output_stride(spec);
   auto model = make_nyuv2_model(spec);
+  const int world = c.comm != nullptr ? c.comm->size() : 1;
+  GN_CHECK(world == 1 || c.device.is_cpu(), "data-parallel training runs on CPU ranks here (use --device cpu)");
+  GN_CHECK(c.batch >= world, "--batch {} cannot be split over {} ranks (each needs at least one sample)", c.batch,
+           world);
+  if (c.sync_bn && world > 1) nn::sync_batch_norms(*model, c.comm);  // N ranks normalise as one batch
   auto weighting = multitask::make_weighting(c.method, T, c.weighting);
   auto opt = nn::make_optimizer(c.optimizer, model->parameters(), {.lr = c.lr, .momentum = 0.9});
   std::unique_ptr<nn::StepLR> schedule;
@@ -143,13 +175,15 @@ TrainResult run_train(const TrainConfig& c) {
   lo.threads = c.threads;
   lo.device = c.device;
   NyuLoader loader(train_set, lo);
-  app::Evaluator evaluator(*model, load_all(val_set, c.device), c.eval_batch);
+  app::Evaluator evaluator(*model, load_all(val_set, c.device), c.eval_batch, c.comm);  // sharded over ranks
 
   app::TrainerConfig tc{.steps = c.steps, .log_every = c.eval_every, .eval_every = 0};
   tc.progress_every = std::max<std::int64_t>(1, std::min<std::int64_t>(50, c.steps / 100));
   tc.checkpoint_every = c.checkpoint_every;
   tc.checkpoint_dir = c.out / c.method / "checkpoints";
   tc.checkpoint_keep = c.checkpoint_keep;
+  tc.comm = c.comm;
+  tc.bucket_mb = c.bucket_mb;
   tc.checkpoint_metadata = {{"app", "gradnorm-nyuv2"},
                             {"method", c.method},
                             {"model", to_string(spec.kind)},
@@ -253,6 +287,9 @@ TrainResult run_train(const TrainConfig& c) {
   }
   r.start_step = summary.start_step;
   r.stopped = summary.stopped;
+  r.world_size = world;
+  r.comm_ms_median = summary.comm_ms_median;
+  if (world > 1 && !r.diverged && !r.stopped) r.replicas_identical = replicas_identical(*c.comm, *model, trainer, c);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (summary.step_ms_median > 0) r.images_per_s = static_cast<double>(c.batch) * 1000.0 / summary.step_ms_median;
   r.initial_task_errors = initial_errors;
@@ -317,6 +354,13 @@ void write_train_outputs(const TrainConfig& c, const TrainResult& r) {
   j["device"] = to_string(c.device);
   j["threads"] = c.threads;
   j["augment"] = c.augment;
+  j["world_size"] = r.world_size;  // data-parallel ranks (1 alone); batch is the global batch
+  if (r.world_size > 1) {
+    j["sync_bn"] = c.sync_bn;
+    j["bucket_mb"] = c.bucket_mb;
+    j["comm_ms_median"] = r.comm_ms_median;          // the median step's time in collectives
+    j["replicas_identical"] = r.replicas_identical;  // every rank's parameters and weights: rank 0's bits
+  }
   j["status"] = r.status;
   if (!r.diverged) {
     j["final_weights"] = r.final_weights;

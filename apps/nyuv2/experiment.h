@@ -18,6 +18,7 @@
 #include "apps/common/evaluator.h"
 #include "apps/nyuv2/dataset.h"
 #include "apps/nyuv2/models.h"
+#include "core/communicator.h"
 #include "multitask/strategies.h"
 #include "nn/safetensors.h"
 
@@ -47,6 +48,11 @@ struct TrainConfig {
   int threads = 1;
   bool augment = false;
   std::function<void(std::int64_t done, std::int64_t total)> progress;
+  // Data parallel (docs/data-parallel.md): the ranks' communicator (borrowed; null or world size 1: one
+  // process). batch stays the global batch; each rank trains on its slice and evaluates its shard of val.
+  Communicator* comm = nullptr;
+  double bucket_mb = 25;  // the gradient all-reduce's bucket size
+  bool sync_bn = false;   // batch norm with the statistics of the global batch (nn/batch_norm.h)
 };
 
 // One metric value of one task: key "<task prefix>_<value>" (seg_miou, depth_rmse, normal_mean_deg, ...).
@@ -68,6 +74,9 @@ struct TrainResult {
   double images_per_s = 0;  // batch / median step time (the step alone)
   double wall_s = 0;
   std::string metrics_csv;  // the whole metrics.csv text
+  int world_size = 1;
+  double comm_ms_median = 0;        // of the median step, the time in its collectives (data parallel)
+  bool replicas_identical = false;  // data parallel: every rank's parameters and weights are rank 0's bits
 };
 
 // The tasks' specs (13 classes; K keypoint channels).
@@ -79,8 +88,8 @@ double task_error(NyuTask t, const std::vector<NamedValue>& values);
 // Every metric value of an evaluation, flattened with keys, in task order.
 std::vector<NamedValue> flatten_metrics(const std::vector<NyuTask>& tasks, const app::EvalResult& result);
 
-// Trains, writing out/<method>/checkpoints when checkpoints are on. Outputs (metrics.csv, summary.json,
-// run.json) are written by write_train_outputs. Throws gn::Error on bad data or settings; a divergence is
+// Trains, writing out/<method>/checkpoints when checkpoints are on (rank 0 alone, data parallel). Outputs (metrics.csv,
+// summary.json, run.json) are written by write_train_outputs. Throws gn::Error on bad data or settings; a divergence is
 // returned (status), not thrown.
 TrainResult run_train(const TrainConfig& config);
 // out/metrics.csv, out/<method>/summary.json, then out/run.json (app::OutputSet).

@@ -6,6 +6,11 @@
 //   report  a Table-1-style markdown table of finished runs
 // Exit status: 0 done, 1 an error while working, 2 bad input (flags, data, output folder; found before any
 // work), 3 training diverged (outputs are still written), 128 + signal when stopped by SIGINT/SIGTERM.
+//
+// Data parallel: `mpirun -np N gradnorm-nyuv2 train ... --device cpu` trains on N ranks, each on its slice of
+// every global batch of --batch samples and its shard of val (docs/data-parallel.md); rank 0 alone prints,
+// writes the outputs and the checkpoints. Under MPI a failure on one rank (an exception, a non-zero exit
+// code) ends the whole job (MpiSession::run). The other subcommands run in one process.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -23,6 +28,7 @@
 #include "apps/nyuv2/experiment.h"
 #include "apps/nyuv2/report.h"
 #include "apps/nyuv2/synth.h"
+#include "core/communicator.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "kernels/cpu/threads.h"
@@ -50,10 +56,10 @@ void as_bad_input(F&& f) {
   }
 }
 
-Device device_of(const std::string& spec) {
+Device device_of(const std::string& spec, bool root = true) {
   Device d = cpu_device();
   as_bad_input([&] { d = parse_device(spec); });
-  if (spec == "auto" && !cuda_available())
+  if (root && spec == "auto" && !cuda_available())
     fmt::print(stderr, "gradnorm-nyuv2: using the CPU ({})\n", cuda_unavailable_reason());
   return d;
 }
@@ -66,6 +72,7 @@ struct TrainArgs {
   nyuv2::TrainConfig config;
   std::vector<std::string> tasks{"seg", "depth", "normal"};
   std::string initial_loss = "first-step", device = "auto";
+  std::string comm = "auto", sync_bn = "auto";
   bool quiet = false;
 };
 
@@ -113,10 +120,20 @@ void add_train(CLI::App& root, TrainArgs& a) {
   cmd->add_option("--threads", c.threads, "CPU threads")->check(app::int_in(1, 256));
   cmd->add_flag("--augment", c.augment, "LibMTL's random scale-crop and flip");
   cmd->add_flag("--quiet", a.quiet, "no progress bar");
+  cmd->add_option("--comm", a.comm,
+                  "data-parallel communicator: auto (mpi under mpirun, else single), single or mpi; --batch stays "
+                  "the global batch, each rank trains on its slice")
+      ->check(CLI::IsMember({"auto", "single", "mpi"}));
+  cmd->add_option("--bucket-mb", c.bucket_mb, "gradient all-reduce bucket size in MiB (data parallel)")
+      ->check(app::finite_in(1e-6, 1024 * 1024));
+  cmd->add_option("--sync-bn", a.sync_bn,
+                  "batch norm over the global batch across ranks: auto (on with more than one rank), on or off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
 }
 
-// Everything that can be checked before training: the settings, the data's headers, the output folder.
-void validate_train(TrainArgs& a) {
+// Everything that can be checked before training: the settings, the data's headers, the output folder
+// (rank 0 alone prepares it: the other ranks write nothing).
+void validate_train(TrainArgs& a, const Communicator& comm) {
   nyuv2::TrainConfig& c = a.config;
   if (a.tasks.empty()) throw BadInput("--tasks is empty");
   std::set<nyuv2::NyuTask> seen;
@@ -157,7 +174,13 @@ void validate_train(TrainArgs& a) {
              c.output_stride);
     nyuv2::resolved_output_stride(probe);
   });
-  c.device = device_of(a.device);
+  c.device = device_of(a.device, comm.is_root());
+  if (comm.size() > 1 && !c.device.is_cpu())
+    throw BadInput(
+        fmt::format("--comm {}: data-parallel training runs on CPU ranks here (use --device cpu)", comm.name()));
+  if (c.batch < comm.size())
+    throw BadInput(
+        fmt::format("--batch {} cannot be split over {} ranks (each needs at least one sample)", c.batch, comm.size()));
   check_data_dir(c.data);
   as_bad_input([&] {
     const nyuv2::NyuDataset train(c.data, "train", c.tasks), val(c.data, "val", c.tasks);
@@ -168,42 +191,59 @@ void validate_train(TrainArgs& a) {
     if (c.model == "segnet")
       GN_CHECK(train.height() >= 32 && train.width() >= 32, "SegNet needs images of at least 32x32, the data is {}x{}",
                train.height(), train.width());
-    app::prepare_output_dir(c.out);  // last: a refused run leaves no folder behind
+    if (comm.is_root()) app::prepare_output_dir(c.out);  // last: a refused run leaves no folder behind
   });
 }
 
 int run_train_cmd(TrainArgs& a) {
-  validate_train(a);
+  std::unique_ptr<Communicator> comm;
+  as_bad_input([&] { comm = make_communicator(a.comm); });  // auto: mpi under mpirun
+  const bool root = comm->is_root();                        // rank 0 alone prints and writes
+  validate_train(a, *comm);
+  comm->barrier();  // the output folder is ready before any rank looks for checkpoints in it
   nyuv2::TrainConfig& c = a.config;
+  c.comm = comm.get();
+  c.sync_bn = a.sync_bn == "on" || (a.sync_bn == "auto" && comm->size() > 1);
+  if (root && comm->size() > 1)
+    fmt::print(stderr, "gradnorm-nyuv2: {} ranks ({}), global batch {} ({} to {} samples per rank), batch norm {}\n",
+               comm->size(), comm->name(), c.batch, c.batch / comm->size(), (c.batch + comm->size() - 1) / comm->size(),
+               c.sync_bn ? "synchronised" : "per rank");
   cpu::set_num_threads(c.threads);
   if (c.checkpoint_every > 0) app::install_stop_handlers();
   std::unique_ptr<app::Progress> bar;
-  if (!a.quiet) {
+  if (!a.quiet && root) {
     bar = std::make_unique<app::Progress>(fmt::format("nyuv2 {}", c.method));
     c.progress = [&](std::int64_t done, std::int64_t total) { bar->update(done, total); };
   }
   const nyuv2::TrainResult r = nyuv2::run_train(c);
   bar.reset();
+  if (!root) {  // rank 0 prints and writes; a non-zero exit aborts the job (MpiSession): not before that
+    comm->barrier();
+    return r.stopped ? 128 + app::stop_signal() : r.diverged ? 3 : 0;
+  }
   if (r.start_step > 0) fmt::print(stderr, "gradnorm-nyuv2: resumed at step {}\n", r.start_step);
   if (r.stopped) {
     fmt::print(stderr, "gradnorm-nyuv2: stopped by signal {}; rerun with --resume\n", app::stop_signal());
+    comm->barrier();
     return 128 + app::stop_signal();
   }
   nyuv2::write_train_outputs(c, r);
   if (r.diverged) {
     fmt::print(stderr, "gradnorm-nyuv2: error: {}\n", r.status);
+    comm->barrier();
     return 3;
   }
   fmt::print("{} ({} parameters): score {:.4f}, task errors {:.4f}, weights {:.3f}\n", c.method, r.parameters, r.score,
              fmt::join(r.task_errors, " "), fmt::join(r.final_weights, " "));
   fmt::print("wrote {}/metrics.csv, {}/{}/summary.json and {}/run.json\n", c.out.string(), c.out.string(), c.method,
              c.out.string());
+  comm->barrier();
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   CLI::App root{"gradnorm-nyuv2: GradNorm and other loss weightings on NYUv2 (segmentation, depth, normals)"};
   root.require_subcommand(1);
 
@@ -256,6 +296,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (launcher_world_size() > 1 && !root.got_subcommand("train"))
+      throw BadInput("only `train` runs data parallel; run the other subcommands in one process (without mpirun)");
     if (s->parsed()) {
       as_bad_input([&] { gn::app::prepare_output_dir(synth_out); });
       nyuv2::write_synthetic_nyuv2(synth_out, synth);
@@ -290,4 +332,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 2;
+}
+
+int main(int argc, char** argv) {
+  // MPI is initialised only under an MPI launcher. A failure on one rank (an exception, a non-zero exit)
+  // ends every rank of the job (MpiSession::run: MPI_Abort), so none is left waiting in a collective.
+  gn::MpiSession session(argc, argv);
+  return session.run([&] {
+    try {
+      return run(argc, argv);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "gradnorm-nyuv2: error: {}\n", e.what());
+      return 1;
+    }
+  });
 }

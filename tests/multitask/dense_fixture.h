@@ -13,6 +13,7 @@
 #include "multitask/model.h"
 #include "multitask/task.h"
 #include "nn/activation.h"
+#include "nn/batch_norm.h"
 #include "nn/conv.h"
 #include "nn/sequential.h"
 
@@ -23,6 +24,7 @@ struct DenseProblem {
   std::int64_t trunk_channels = 3, shared_channels = 4, classes = 4;
   int trunk_layers = 1;            // 3x3 convs (+ tanh) before W
   std::int64_t head_channels = 0;  // > 0: each head is ReLU, 3x3 conv to this many channels, ReLU, 1x1 conv
+  bool batch_norm = false;         // a BatchNorm2d after every trunk conv and after each head's 3x3 conv
   DType dtype = DType::Float64;
   Device device = cpu_device();
 };
@@ -36,6 +38,8 @@ inline std::shared_ptr<multitask::MultitaskModel> dense_model(const DenseProblem
   for (int l = 0; l < p.trunk_layers; ++l) {
     trunk->push_back(std::make_shared<nn::Conv2d>(l == 0 ? p.in_channels : p.trunk_channels, p.trunk_channels, 3, gen,
                                                   nn::Conv2dOptions{.padding = 1}, p.dtype, p.device));
+    if (p.batch_norm)
+      trunk->push_back(std::make_shared<nn::BatchNorm2d>(p.trunk_channels, 1e-5, 0.1, true, p.dtype, p.device));
     trunk->push_back(std::make_shared<nn::Tanh>());
   }
   auto shared = std::make_shared<nn::Conv2d>(p.trunk_channels, p.shared_channels, 3, gen,
@@ -52,6 +56,8 @@ inline std::shared_ptr<multitask::MultitaskModel> dense_model(const DenseProblem
     if (p.head_channels > 0) {
       head->push_back(std::make_shared<nn::Conv2d>(channels, p.head_channels, 3, gen, nn::Conv2dOptions{.padding = 1},
                                                    p.dtype, p.device));
+      if (p.batch_norm)
+        head->push_back(std::make_shared<nn::BatchNorm2d>(p.head_channels, 1e-5, 0.1, true, p.dtype, p.device));
       head->push_back(std::make_shared<nn::ReLU>());
       channels = p.head_channels;
     }

@@ -75,6 +75,10 @@ ColRange valid_cols(const ConvShape& s, std::int64_t w0) {
 template <class T>
 void im2col_band(const ConvShape& s, const T* x, std::int64_t i0, std::int64_t i1, T* col) {
   const std::int64_t cols = (i1 - i0) * s.out_w;
+  // Stride 1 with output rows as wide as input rows ("same" width): consecutive output rows read
+  // consecutive input rows, so a band's rows for one (c, p, q) are one contiguous run of x.
+  const bool contiguous = s.stride_h == 1 && s.stride_w == 1 && s.out_w == s.in_w;
+  const std::int64_t W = s.in_w;
   for (std::int64_t c = 0; c < s.in_channels; ++c) {
     const T* xc = x + c * s.in_h * s.in_w;
     for (std::int64_t p = 0; p < s.kernel_h; ++p) {
@@ -82,6 +86,30 @@ void im2col_band(const ConvShape& s, const T* x, std::int64_t i0, std::int64_t i
         T* row = col + ((c * s.kernel_h + p) * s.kernel_w + q) * cols;
         const std::int64_t w0 = q * s.dilation_w - s.pad_w;
         const auto [lo, hi] = valid_cols(s, w0);
+        if (contiguous) {
+          // Rows [ia, ib) read input rows ih = i - pad_h + p dilation_h inside the image, which lie one after
+          // another in x as the band's rows do in col: one copy for all of them (each row's lo..hi slice is
+          // right; what lands outside it came from a neighbouring row and is cleared below), zeros elsewhere.
+          const std::int64_t shift = p * s.dilation_h - s.pad_h;
+          const std::int64_t ia = std::clamp<std::int64_t>(-shift, i0, i1);
+          const std::int64_t ib = std::clamp<std::int64_t>(s.in_h - shift, ia, i1);
+          std::fill(row, row + (ia - i0) * W, T(0));
+          std::fill(row + (ib - i0) * W, row + cols, T(0));
+          if (ia == ib || lo == hi) {
+            std::fill(row + (ia - i0) * W, row + (ib - i0) * W, T(0));
+            continue;
+          }
+          T* dst = row + (ia - i0) * W;
+          const T* src = xc + (ia + shift) * W;  // dst[r W + j] = src[r W + j + w0]; lo + w0 >= 0
+          std::copy(src + lo + w0, src + (ib - ia - 1) * W + hi + w0, dst + lo);
+          // Usually one column per row (a 3x3 kernel with padding 1): plain stores, not a memset call each.
+          // (Column by column down the rows: a row-wise loop would become one memset call per row.)
+          for (std::int64_t j = 0; j < lo; ++j)
+            for (std::int64_t r = 0; r < ib - ia; ++r) dst[r * W + j] = T(0);
+          for (std::int64_t j = hi; j < W; ++j)
+            for (std::int64_t r = 0; r < ib - ia; ++r) dst[r * W + j] = T(0);
+          continue;
+        }
         for (std::int64_t i = i0; i < i1; ++i) {
           T* dst = row + (i - i0) * s.out_w;
           const std::int64_t ih = i * s.stride_h - s.pad_h + p * s.dilation_h;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/reduce.h"
 #include "kernels/error.h"
@@ -63,6 +64,7 @@ double cross_entropy(std::int64_t N, std::int64_t C, std::int64_t S, const T* lo
 template <class T>
 void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, const T* logits, const std::int64_t* labels,
                             std::int64_t ignore_index, T scale, T* grad) {
+  std::vector<double> e(static_cast<std::size_t>(C));  // exp(z_c - max), computed once per class
   for (std::int64_t n = 0; n < N; ++n)
     for (std::int64_t s = 0; s < S; ++s) {
       const std::int64_t label = labels[n * S + s];
@@ -76,9 +78,12 @@ void cross_entropy_backward(std::int64_t N, std::int64_t C, std::int64_t S, cons
       double mx = -std::numeric_limits<double>::infinity();
       for (std::int64_t c = 0; c < C; ++c) mx = std::max(mx, static_cast<double>(z[c * S]));
       double se = 0;
-      for (std::int64_t c = 0; c < C; ++c) se += std::exp(static_cast<double>(z[c * S]) - mx);
       for (std::int64_t c = 0; c < C; ++c) {
-        const double p = std::exp(static_cast<double>(z[c * S]) - mx) / se;
+        e[c] = std::exp(static_cast<double>(z[c * S]) - mx);
+        se += e[c];
+      }
+      for (std::int64_t c = 0; c < C; ++c) {
+        const double p = e[c] / se;
         g[c * S] = static_cast<T>(scale * (p - (c == label ? 1.0 : 0.0)));
       }
     }

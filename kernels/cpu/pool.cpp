@@ -28,9 +28,44 @@ void for_planes(std::int64_t planes, std::int64_t work_per_plane, F f) {
 
 // ---- max pooling --------------------------------------------------------------------------------------
 
+namespace {
+// The common 2x2 window, stride 2, no padding: the general loop's scan (row by row; the first element, then
+// any larger one or NaN takes over) as selects, without its per-window bounds and branches.
+template <class T>
+void max_pool2x2_plane(const Pool2dGeometry& g, const T* xp, T* yp, std::int64_t* ip) {
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const T* r0 = xp + 2 * oh * g.W;
+    const T* r1 = r0 + g.W;
+    T* yr = yp + oh * g.OW;
+    std::int64_t* ir = ip + oh * g.OW;
+    for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+      const std::int64_t i0 = 2 * oh * g.W + 2 * ow;
+      T best = r0[2 * ow];
+      std::int64_t arg = i0;
+      const T v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+      const bool t1 = v1 > best || std::isnan(v1);
+      best = t1 ? v1 : best;
+      arg = t1 ? i0 + 1 : arg;
+      const bool t2 = v2 > best || std::isnan(v2);
+      best = t2 ? v2 : best;
+      arg = t2 ? i0 + g.W : arg;
+      const bool t3 = v3 > best || std::isnan(v3);
+      best = t3 ? v3 : best;
+      arg = t3 ? i0 + g.W + 1 : arg;
+      yr[ow] = best;
+      ir[ow] = arg;
+    }
+  }
+}
+}  // namespace
+
 template <class T>
 void max_pool2d(const Pool2dGeometry& g, const T* x, T* y, std::int64_t* idx) {
   const std::int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+  if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0)
+    return for_planes(g.planes, out_plane * 4, [&](std::int64_t p) {
+      max_pool2x2_plane(g, x + p * in_plane, y + p * out_plane, idx + p * out_plane);
+    });
   for_planes(g.planes, out_plane * g.kh * g.kw, [&](std::int64_t p) {
     const T* xp = x + p * in_plane;
     T* yp = y + p * out_plane;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -100,6 +101,41 @@ TEST_P(PoolDtype, MaxPoolTiesGoToTheFirstMaximum) {
   Tensor xl = x.clone().set_requires_grad();
   gn::backward(gn::sum(gn::max_pool2d(xl, 2, 2)));
   EXPECT_TRUE(all_close(xl.grad(), {1, 0, 0, 1, 0, 0, 0, 0}, 0, 0));
+}
+
+TEST_P(PoolDtype, MaxPool2x2FastPathMatchesTheScanWithNaNAndInfinities) {
+  // The 2x2 / stride 2 kernel has its own loop: against a direct scan (first element, then any larger one
+  // or a NaN takes over), on odd sizes (the last row and column are dropped) with NaN, -inf and ties.
+  const std::int64_t H = 7, W = 9;
+  gn::Generator gen(11);
+  Vec v = uniform({2, 3, H, W}, gen).to_vector();
+  for (double& x : v) x = static_cast<float>(x);  // the same values in both dtypes
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < v.size(); i += 5) v[i] = std::round(v[i]);  // ties
+  for (std::size_t i = 3; i < v.size(); i += 17) v[i] = nan;
+  for (std::size_t i = 7; i < v.size(); i += 13) v[i] = -inf;
+  for (std::size_t i = 0; i < 4; ++i) v[i < 2 ? i : W + i - 2] = -inf;  // a window of only -inf
+  const auto r = gn::max_pool2d_with_indices(make(v, {2, 3, H, W}, GetParam()), 2, 2);
+  const Vec got = r.values.to_vector();
+  const auto idx = labels_of(r.indices);
+  const std::int64_t OH = H / 2, OW = W / 2;
+  for (std::int64_t p = 0; p < 6; ++p)
+    for (std::int64_t oh = 0; oh < OH; ++oh)
+      for (std::int64_t ow = 0; ow < OW; ++ow) {
+        double best = -inf;
+        std::int64_t arg = 2 * oh * W + 2 * ow;
+        for (std::int64_t h = 2 * oh; h < 2 * oh + 2; ++h)
+          for (std::int64_t w = 2 * ow; w < 2 * ow + 2; ++w) {
+            const double x = v[p * H * W + h * W + w];
+            if (x > best || std::isnan(x)) best = x, arg = h * W + w;
+          }
+        const std::int64_t o = p * OH * OW + oh * OW + ow;
+        EXPECT_EQ(idx[o], arg) << "plane " << p << " window (" << oh << ", " << ow << ")";
+        if (std::isnan(best))
+          EXPECT_TRUE(std::isnan(got[o]));
+        else
+          EXPECT_EQ(got[o], best);
+      }
 }
 
 TEST(MaxPool, BackwardAccumulatesOverOverlappingWindows) {

@@ -221,11 +221,24 @@ namespace {
 
 constexpr int kLanes = Lanes::kLanes;
 
-// acc += sum over the channel's N planes of f(x) (x: T).
-template <class T, class F>
-void add_channel(std::int64_t N, std::int64_t C, std::int64_t HW, std::int64_t c, const T* x, F f, Lanes& l) {
+// s1 += sum (x - shift), s2 += sum (x - shift)^2 over the channel (x: T).
+template <class T>
+void add_channel_moments(std::int64_t N, std::int64_t C, std::int64_t HW, std::int64_t c, const T* x, double shift,
+                         Lanes& s1, Lanes& s2) {
   for (std::int64_t n = 0; n < N; ++n) {
-    l.add(x + (n * C + c) * HW, HW, f);
+    const T* xp = x + (n * C + c) * HW;
+    std::int64_t i = 0;
+    for (; i + kLanes <= HW; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const double d = static_cast<double>(xp[i + k]) - shift;
+        s1.acc[k] += d;
+        s2.acc[k] += d * d;
+      }
+    for (int k = 0; i < HW; ++i, ++k) {
+      const double d = static_cast<double>(xp[i]) - shift;
+      s1.acc[k] += d;
+      s2.acc[k] += d * d;
+    }
   }
 }
 
@@ -273,14 +286,13 @@ void batch_norm_forward_train(std::int64_t N, std::int64_t C, std::int64_t HW, c
                               T* save_mean, T* save_invstd) {
   const std::int64_t M = N * HW;
   for_planes(C, M * 3, [&](std::int64_t c) {
-    Lanes s1;
-    add_channel(
-        N, C, HW, c, x, [](double v) { return v; }, s1);
-    const double mean = s1.total() / static_cast<double>(M);
-    Lanes s2;  // two passes: no cancellation when the mean is large against the spread
-    add_channel(
-        N, C, HW, c, x, [mean](double v) { return (v - mean) * (v - mean); }, s2);
-    const double sq = s2.total();
+    // One pass for both moments, about a shift K (the channel's first value): in double, sum (x - K)^2 -
+    // (sum (x - K))^2 / M loses nothing that matters while |mean - K| is a few standard deviations.
+    const double shift = static_cast<double>(x[c * HW]);
+    Lanes s1, s2;
+    add_channel_moments(N, C, HW, c, x, shift, s1, s2);
+    const double d1 = s1.total(), mean = shift + d1 / static_cast<double>(M);
+    const double sq = std::max(0.0, s2.total() - d1 * d1 / static_cast<double>(M));
     const double var = sq / static_cast<double>(M);
     const double invstd = 1.0 / std::sqrt(var + eps);
     save_mean[c] = static_cast<T>(mean);

@@ -22,7 +22,7 @@ case ${1:-} in
   *[!0-9]* | 0) echo "usage: $0 [seconds per target | --quick]" >&2; exit 2 ;;
   *) secs=$1 ;;
 esac
-targets=${FUZZ_TARGETS:-"safetensors initial_loss parse_device cli_checks toy_args"}
+targets=${FUZZ_TARGETS:-"safetensors initial_loss parse_device cli_checks toy_args npy mat_convert"}
 
 # ---- clang + compiler-rt (libFuzzer, sanitizers) + libomp (the CPU kernels use OpenMP) ----
 packages=(clang libclang-rt-dev libomp-dev)

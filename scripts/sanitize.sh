@@ -25,7 +25,9 @@ flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRADNORM_CUDA=OFF \
   -DGRADNORM_BUILD_BENCHMARKS=OFF -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" "$@" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target test_core test_kernels test_nn test_multitask test_apps gradnorm-toy
+# Everything ctest runs: the test binaries, the apps its scripts call (toy, nyuv2, gridsearch) and, when MPI
+# was found, test_mpi and the mpirun tests.
+cmake --build "$build" -j "$(nproc)"
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1

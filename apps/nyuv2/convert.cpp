@@ -8,6 +8,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -65,7 +66,7 @@ std::vector<std::int64_t> mapping(const std::vector<double>& v, std::int64_t hi,
 }
 
 // lut[v] = the output label (-1..12) of stored label v, 0 <= v < lut.size().
-std::vector<std::int64_t> label_lut(const ConvertSpec& spec, nlohmann::ordered_json& record) {
+std::vector<std::int64_t> label_lut(const ConvertSpec& spec, const MatOpener& open, nlohmann::ordered_json& record) {
   GN_CHECK(spec.class_map_40.empty() || !spec.class_map_13.empty(),
            "a 40-class map ({}) without the 13-class map: the output is NYUv2's 13 classes, so class13Mapping.mat "
            "(classMapping13.labels13) is needed too",
@@ -77,10 +78,10 @@ std::vector<std::int64_t> label_lut(const ConvertSpec& spec, nlohmann::ordered_j
     record["labels"] = "stored labels used as 13-class (0 -> -1, 1..13 -> 0..12): no class maps given";
     return lut;
   }
-  MatFile f13(spec.class_map_13);
+  const std::unique_ptr<MatSource> f13 = open(spec.class_map_13);
   const std::string name13 = "classMapping13.labels13";
   const std::vector<std::int64_t> to13 =
-      mapping(vector_values(f13.read_field("classMapping13", "labels13"), spec.class_map_13, name13), 13,
+      mapping(vector_values(f13->read_field("classMapping13", "labels13"), spec.class_map_13, name13), 13,
               spec.class_map_13, name13);
   lut.push_back(-1);
   if (spec.class_map_40.empty()) {  // labels already 40-class: 0..M
@@ -89,9 +90,9 @@ std::vector<std::int64_t> label_lut(const ConvertSpec& spec, nlohmann::ordered_j
         fmt::format("stored labels used as 40-class: v -> labels13(v) - 1 ({} entries), 0 -> -1", to13.size());
     return lut;
   }
-  MatFile f40(spec.class_map_40);
+  const std::unique_ptr<MatSource> f40 = open(spec.class_map_40);
   const std::vector<std::int64_t> to40 =
-      mapping(vector_values(f40.read("mapClass"), spec.class_map_40, "mapClass"), 40, spec.class_map_40, "mapClass");
+      mapping(vector_values(f40->read("mapClass"), spec.class_map_40, "mapClass"), 40, spec.class_map_40, "mapClass");
   for (std::size_t i = 0; i < to40.size(); ++i) {
     GN_CHECK(to40[i] <= static_cast<std::int64_t>(to13.size()),
              "{}: mapClass({}) = {}, but {}'s {} has only {} entries", spec.class_map_40.string(), i + 1, to40[i],
@@ -103,7 +104,7 @@ std::vector<std::int64_t> label_lut(const ConvertSpec& spec, nlohmann::ordered_j
 }
 
 // 1-based indices from splits.mat, checked against 1..N and for repeats.
-std::vector<std::int64_t> index_list(MatFile& f, const std::string& name, std::int64_t N, const fs::path& mat) {
+std::vector<std::int64_t> index_list(MatSource& f, const std::string& name, std::int64_t N, const fs::path& mat) {
   const std::optional<MatVarInfo> info = f.info(name);
   GN_CHECK(info.has_value(), "{}: has no variable '{}' (splits.mat holds trainNdxs and testNdxs)", f.path().string(),
            name);
@@ -170,8 +171,10 @@ Converted convert_sample(const RawSample& s, std::int64_t H, std::int64_t W, con
                                                             : ""));
       }
       const double d = s.depth[static_cast<std::size_t>(r + H * c)];
-      GN_CHECK(std::isfinite(d) && d >= 0, "{}: depths({}, {}, {}) = {}: not a depth in metres (finite, >= 0)", mat,
-               r + 1, c + 1, s.source, d);
+      // Written as float32: a finite double beyond float's range would become inf.
+      GN_CHECK(std::isfinite(d) && d >= 0 && d <= std::numeric_limits<float>::max(),
+               "{}: depths({}, {}, {}) = {}: not a depth in metres (finite as float32, >= 0)", mat, r + 1, c + 1,
+               s.source, d);
     }
   }
   const auto Ho = static_cast<std::int64_t>(rows.nearest.size()), Wo = static_cast<std::int64_t>(cols.nearest.size());
@@ -209,10 +212,14 @@ Converted convert_sample(const RawSample& s, std::int64_t H, std::int64_t W, con
   return out;
 }
 
-void create_split_dirs(const fs::path& root) {
+void refuse_non_empty(const fs::path& root) {
   std::error_code ec;
   if (fs::exists(root, ec) && !fs::is_empty(root, ec))
     GN_FAIL("convert: {} exists and is not empty: convert into a new directory", root.string());
+}
+
+void create_split_dirs(const fs::path& root) {
+  std::error_code ec;
   for (const char* f : {"image", "label", "depth", "normal"}) {
     fs::create_directories(root / f, ec);
     if (ec) GN_FAIL("convert: cannot create {}: {}", (root / f).string(), ec.message());
@@ -267,83 +274,14 @@ std::int64_t fallback_train_count(std::int64_t samples) {
   return std::clamp<std::int64_t>(t, 1, samples - 1);
 }
 
-ConvertResult convert_nyuv2_mat(const ConvertSpec& spec) {
-  GN_CHECK(!spec.mat.empty(), "convert: no .mat file given");
-  GN_CHECK(!spec.out.empty(), "convert: no output directory given");
-  GN_CHECK((spec.height == 0 && spec.width == 0) ||
-               (spec.height >= 1 && spec.width >= 1 && spec.height <= kMaxSide && spec.width <= kMaxSide),
-           "convert: output size {}x{} must be 0x0 (as stored) or in [1, {}]", spec.height, spec.width, kMaxSide);
-  ConvertResult result;
-  nlohmann::ordered_json record;
-  record["source"] = spec.mat.string();
+namespace {
 
-  // The labeled file: every variable's class and dims before anything is read or written.
-  MatFile mat(spec.mat);
-  result.mat_version = mat.version();
-  auto need = [&](const char* name) {
-    const std::optional<MatVarInfo> i = mat.info(name);
-    GN_CHECK(i.has_value(),
-             "{}: has no variable '{}' (the labeled NYUv2 file nyu_depth_v2_labeled.mat holds images, depths and "
-             "labels)",
-             spec.mat.string(), name);
-    return *i;
-  };
-  const MatVarInfo images = need("images"), depths = need("depths"), labels = need("labels");
-  GN_CHECK(images.cls == MatClass::UInt8 && !images.complex, "{}: variable 'images' is of class {}; expected uint8",
-           spec.mat.string(), mat_class_name(images.cls));
-  const std::vector<std::int64_t> di =
-      padded_dims(images, 4, spec.mat, "images", "H x W x 3 x N (480x640x3x1449 in the official file)");
-  const std::int64_t H = di[0], W = di[1], N = di[3];
-  GN_CHECK(di[2] == 3 && H >= 1 && W >= 1 && N >= 1 && H <= kMaxSide && W <= kMaxSide,
-           "{}: variable 'images' is {} (MATLAB order); expected H x W x 3 x N (480x640x3x1449 in the official "
-           "file), H and W in [1, {}]",
-           spec.mat.string(), images.dims_string(), kMaxSide);
-  const std::string hwn = fmt::format("{}x{}x{} (H x W x N, as 'images' {})", H, W, N, images.dims_string());
-  GN_CHECK((depths.cls == MatClass::Single || depths.cls == MatClass::Double) && !depths.complex,
-           "{}: variable 'depths' is of class {}; expected single or double (metres)", spec.mat.string(),
-           mat_class_name(depths.cls));
-  GN_CHECK(mat_class_is_numeric(labels.cls) && !labels.complex,
-           "{}: variable 'labels' is of class {}; expected an integer class (uint16) or whole-valued double",
-           spec.mat.string(), mat_class_name(labels.cls));
-  for (const auto* v : {&depths, &labels}) {
-    const std::string name = v == &depths ? "depths" : "labels";
-    GN_CHECK(padded_dims(*v, 3, spec.mat, name, hwn) == (std::vector<std::int64_t>{H, W, N}),
-             "{}: variable '{}' is {} (MATLAB order); expected {}", spec.mat.string(), name, v->dims_string(), hwn);
-  }
-  result.samples = N;
-  result.height = H;
-  result.width = W;
-  result.out_height = spec.height ? spec.height : H;
-  result.out_width = spec.width ? spec.width : W;
-
-  // Class maps, then the split: all checked before the first file is written.
-  const std::vector<std::int64_t> lut = label_lut(spec, record);
-  if (!spec.splits.empty()) {
-    MatFile sf(spec.splits);
-    result.train = index_list(sf, "trainNdxs", N, spec.mat);
-    result.val = index_list(sf, "testNdxs", N, spec.mat);
-    GN_CHECK(!result.train.empty() && !result.val.empty(), "{}: trainNdxs and testNdxs must both be non-empty",
-             spec.splits.string());
-    const std::set<std::int64_t> train(result.train.begin(), result.train.end());
-    for (std::size_t i = 0; i < result.val.size(); ++i)
-      GN_CHECK(!train.contains(result.val[i]), "{}: testNdxs({}) = {} is also in trainNdxs", spec.splits.string(),
-               i + 1, result.val[i]);
-    result.official_split = true;
-    record["split"] = fmt::format("splits.mat: {}", spec.splits.string());
-  } else {
-    const std::int64_t t = fallback_train_count(N);
-    for (std::int64_t i = 1; i <= N; ++i) (i <= t ? result.train : result.val).push_back(i);
-    result.warnings.push_back(fmt::format(
-        "NO splits.mat: this is NOT the official NYUv2 split. The first {} of {} samples (file order) are train, "
-        "the other {} val (for the official 1449: 1..795 / 796..1449), while the official split (splits.mat's "
-        "trainNdxs / testNdxs) interleaves them: results on it are not comparable with published ones.",
-        t, N, N - t));
-    if (spec.warn) spec.warn(result.warnings.back());
-    record["split"] = fmt::format("UNOFFICIAL fallback: samples 1..{} train, {}..{} val (no splits.mat)", t, t + 1, N);
-  }
+// Reads each sample's slabs in order, converts and writes them (8 at a time in parallel).
+void convert_samples(const ConvertSpec& spec, MatSource& mat, std::int64_t H, std::int64_t W,
+                     const std::vector<std::int64_t>& lut, const MatVarInfo& images, const MatVarInfo& depths,
+                     const MatVarInfo& labels, const ConvertResult& result) {
   create_split_dirs(spec.out / "train");
   create_split_dirs(spec.out / "val");
-
   const Axis rows = make_axis(H, result.out_height), cols = make_axis(W, result.out_width);
   const std::int64_t total = static_cast<std::int64_t>(result.train.size() + result.val.size());
   std::int64_t done = 0;
@@ -393,7 +331,11 @@ ConvertResult convert_nyuv2_mat(const ConvertSpec& spec) {
       if (spec.progress) spec.progress(done, total);
     }
   }
+}
 
+// DIR/conversion.json, written last: its presence marks a finished conversion.
+void write_record(const ConvertSpec& spec, const ConvertResult& result, std::int64_t H, std::int64_t W, std::int64_t N,
+                  nlohmann::ordered_json& record) {
   record["format"] = result.mat_version;
   record["stored_size"] = {{"height", H}, {"width", W}, {"samples", N}};
   record["output_size"] = {{"height", result.out_height}, {"width", result.out_width}};
@@ -410,6 +352,99 @@ ConvertResult convert_nyuv2_mat(const ConvertSpec& spec) {
   record["val_source_indices"] = result.val;
   record["warnings"] = result.warnings;
   app::write_json(spec.out / "conversion.json", record);
+}
+
+}  // namespace
+
+ConvertResult convert_nyuv2_mat(const ConvertSpec& spec) {
+  GN_CHECK(!spec.mat.empty(), "convert: no .mat file given");
+  GN_CHECK(!spec.out.empty(), "convert: no output directory given");
+  GN_CHECK((spec.height == 0 && spec.width == 0) ||
+               (spec.height >= 1 && spec.width >= 1 && spec.height <= kMaxSide && spec.width <= kMaxSide),
+           "convert: output size {}x{} must be 0x0 (as stored) or in [1, {}]", spec.height, spec.width, kMaxSide);
+  ConvertResult result;
+  nlohmann::ordered_json record;
+  record["source"] = spec.mat.string();
+
+  // The labeled file: every variable's class and dims before anything is read or written.
+  const MatOpener open = spec.open ? spec.open : MatOpener(open_mat_file);
+  const std::unique_ptr<MatSource> source = open(spec.mat);
+  MatSource& mat = *source;
+  result.mat_version = mat.version();
+  auto need = [&](const char* name) {
+    const std::optional<MatVarInfo> i = mat.info(name);
+    GN_CHECK(i.has_value(),
+             "{}: has no variable '{}' (the labeled NYUv2 file nyu_depth_v2_labeled.mat holds images, depths and "
+             "labels)",
+             spec.mat.string(), name);
+    return *i;
+  };
+  const MatVarInfo images = need("images"), depths = need("depths"), labels = need("labels");
+  GN_CHECK(images.cls == MatClass::UInt8 && !images.complex, "{}: variable 'images' is of class {}; expected uint8",
+           spec.mat.string(), mat_class_name(images.cls));
+  const std::vector<std::int64_t> di =
+      padded_dims(images, 4, spec.mat, "images", "H x W x 3 x N (480x640x3x1449 in the official file)");
+  const std::int64_t H = di[0], W = di[1], N = di[3];
+  GN_CHECK(di[2] == 3 && H >= 1 && W >= 1 && N >= 1 && H <= kMaxSide && W <= kMaxSide,
+           "{}: variable 'images' is {} (MATLAB order); expected H x W x 3 x N (480x640x3x1449 in the official "
+           "file), H and W in [1, {}]",
+           spec.mat.string(), images.dims_string(), kMaxSide);
+  const std::string hwn = fmt::format("{}x{}x{} (H x W x N, as 'images' {})", H, W, N, images.dims_string());
+  GN_CHECK((depths.cls == MatClass::Single || depths.cls == MatClass::Double) && !depths.complex,
+           "{}: variable 'depths' is of class {}; expected single or double (metres)", spec.mat.string(),
+           mat_class_name(depths.cls));
+  GN_CHECK(mat_class_is_numeric(labels.cls) && !labels.complex,
+           "{}: variable 'labels' is of class {}; expected an integer class (uint16) or whole-valued double",
+           spec.mat.string(), mat_class_name(labels.cls));
+  for (const auto* v : {&depths, &labels}) {
+    const std::string name = v == &depths ? "depths" : "labels";
+    GN_CHECK(padded_dims(*v, 3, spec.mat, name, hwn) == (std::vector<std::int64_t>{H, W, N}),
+             "{}: variable '{}' is {} (MATLAB order); expected {}", spec.mat.string(), name, v->dims_string(), hwn);
+  }
+  result.samples = N;
+  result.height = H;
+  result.width = W;
+  result.out_height = spec.height ? spec.height : H;
+  result.out_width = spec.width ? spec.width : W;
+
+  // Class maps, then the split: all checked before the first file is written.
+  const std::vector<std::int64_t> lut = label_lut(spec, open, record);
+  if (!spec.splits.empty()) {
+    const std::unique_ptr<MatSource> sf = open(spec.splits);
+    result.train = index_list(*sf, "trainNdxs", N, spec.mat);
+    result.val = index_list(*sf, "testNdxs", N, spec.mat);
+    GN_CHECK(!result.train.empty() && !result.val.empty(), "{}: trainNdxs and testNdxs must both be non-empty",
+             spec.splits.string());
+    const std::set<std::int64_t> train(result.train.begin(), result.train.end());
+    for (std::size_t i = 0; i < result.val.size(); ++i)
+      GN_CHECK(!train.contains(result.val[i]), "{}: testNdxs({}) = {} is also in trainNdxs", spec.splits.string(),
+               i + 1, result.val[i]);
+    result.official_split = true;
+    record["split"] = fmt::format("splits.mat: {}", spec.splits.string());
+  } else {
+    const std::int64_t t = fallback_train_count(N);
+    for (std::int64_t i = 1; i <= N; ++i) (i <= t ? result.train : result.val).push_back(i);
+    result.warnings.push_back(fmt::format(
+        "NO splits.mat: this is NOT the official NYUv2 split. The first {} of {} samples (file order) are train, "
+        "the other {} val (for the official 1449: 1..795 / 796..1449), while the official split (splits.mat's "
+        "trainNdxs / testNdxs) interleaves them: results on it are not comparable with published ones.",
+        t, N, N - t));
+    if (spec.warn) spec.warn(result.warnings.back());
+    record["split"] = fmt::format("UNOFFICIAL fallback: samples 1..{} train, {}..{} val (no splits.mat)", t, t + 1, N);
+  }
+  refuse_non_empty(spec.out / "train");
+  refuse_non_empty(spec.out / "val");
+  try {
+    convert_samples(spec, mat, H, W, lut, images, depths, labels, result);
+    write_record(spec, result, H, W, N, record);
+  } catch (...) {
+    // Both folders were absent or empty before: remove what this conversion wrote, so no half-converted set
+    // is left for `train` to read.
+    std::error_code ec;
+    fs::remove_all(spec.out / "train", ec);
+    fs::remove_all(spec.out / "val", ec);
+    throw;
+  }
   return result;
 }
 

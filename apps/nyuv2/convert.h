@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/nyuv2/matfile.h"
 #include "core/tensor.h"
 
 namespace gn::nyuv2 {
@@ -56,7 +57,9 @@ struct ConvertSpec {
   std::int64_t height = 0, width = 0;
   Intrinsics intrinsics;  // for the stored size (the toolbox's 640x480 values)
   std::function<void(std::int64_t done, std::int64_t total)> progress;  // after each batch; may be empty
-  std::function<void(const std::string&)> warn;  // each warning as it is found (also in ConvertResult); may be empty
+  std::function<void(const std::string&)> warn;
+  // How the .mat files are opened; empty = libmatio (open_mat_file). The fuzzer gives an in-memory source.
+  MatOpener open;  // each warning as it is found (also in ConvertResult); may be empty
 };
 
 struct ConvertResult {
@@ -76,7 +79,9 @@ std::int64_t fallback_train_count(std::int64_t samples);
 
 // Converts; throws a gn::Error naming the file and variable for every bad input (missing file or variable,
 // wrong class, wrong dims, a label without a mapping, a split index out of range or repeated, ...). Checks
-// everything it can before writing the first file; a label or depth value problem is found while converting.
+// everything it can before writing the first file; a label or depth value problem is found while converting,
+// and then the train/ and val/ folders it created are removed again (no half-converted set is left;
+// conversion.json, written last, marks a finished conversion).
 ConvertResult convert_nyuv2_mat(const ConvertSpec& spec);
 
 }  // namespace gn::nyuv2

@@ -6,9 +6,11 @@
 #include <fmt/ranges.h>
 
 #include <cstring>
+#include <limits>
 #include <mutex>
 
 #include "core/error.h"
+#include "core/shape.h"
 
 #if GN_HAVE_MATIO
 #include <matio.h>
@@ -55,9 +57,11 @@ bool mat_class_is_integer(MatClass c) { return c >= MatClass::Int8 && c <= MatCl
 
 std::int64_t MatVarInfo::numel() const {
   std::int64_t n = 1;
-  for (std::int64_t d : dims) n *= d;
+  for (std::int64_t d : dims) n = checked_mul(n, d, "a .mat variable's element count");
   return n;
 }
+
+std::unique_ptr<MatSource> open_mat_file(const std::filesystem::path& path) { return std::make_unique<MatFile>(path); }
 
 std::string MatVarInfo::dims_string() const { return fmt::format("{}", fmt::join(dims, "x")); }
 
@@ -269,6 +273,9 @@ std::vector<double> MatFile::read_slab(const std::string& name, const std::vecto
     GN_CHECK(start[d] >= 0 && count[d] >= 1 && start[d] + count[d] <= i.dims[d],
              "{}: variable '{}' ({}): slab [{}, +{}) of dimension {} is out of range", path_.string(), name,
              i.dims_string(), start[d], count[d], d + 1);
+    GN_CHECK(start[d] + count[d] <= std::numeric_limits<int>::max(),
+             "{}: variable '{}' ({}): dimension {} is beyond what libmatio's slab reader addresses (int)",
+             path_.string(), name, i.dims_string(), d + 1);
     s[d] = static_cast<int>(start[d]);
     edge[d] = static_cast<int>(count[d]);
     n *= static_cast<std::size_t>(count[d]);
@@ -285,6 +292,9 @@ std::vector<double> MatFile::read_slab(const std::string& name, const std::vecto
   //    tests/apps/nyuv2_convert_test.cpp; a contiguous slab (one sample) is read as a linear range instead,
   //    which is right for plain and compressed v5.
   const bool linear = contiguous && Mat_GetVersion(static_cast<mat_t*>(mat_)) != MAT_FT_MAT73;
+  GN_CHECK(!linear || first + static_cast<std::int64_t>(n) <= std::numeric_limits<int>::max(),
+           "{}: variable '{}' ({}): the slab ends at element {}, beyond what libmatio's v5 reader addresses (int)",
+           path_.string(), name, i.dims_string(), first + static_cast<std::int64_t>(n));
   std::vector<unsigned char> buf(n * Mat_SizeOfClass(v->class_type));
   const int err =
       linear ? Mat_VarReadDataLinear(static_cast<mat_t*>(mat_), v.get(), buf.data(), static_cast<int>(first), 1,

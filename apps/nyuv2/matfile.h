@@ -8,6 +8,7 @@
 // v7.3 file's axes reversed.) MATLAB drops trailing singleton dimensions: a 480x640x1 array reports rank 2.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,8 +43,8 @@ bool mat_class_is_integer(MatClass c);
 struct MatVarInfo {
   MatClass cls = MatClass::Other;
   bool complex = false;
-  std::vector<std::int64_t> dims;  // MATLAB order (rows first)
-  std::int64_t numel() const;
+  std::vector<std::int64_t> dims;   // MATLAB order (rows first)
+  std::int64_t numel() const;       // throws when the product overflows int64
   std::string dims_string() const;  // "480x640x3x1449"
 };
 
@@ -54,32 +55,50 @@ struct MatArray {
   std::vector<double> values;
 };
 
-// One open .mat file, read only. Every error names the file (and the variable), plus libmatio's own
-// message when it printed one.
-class MatFile {
+// What the converter reads from a .mat file (convert.h). MatFile is the real one (libmatio); the .mat
+// conversion's fuzzer (fuzz/mat_convert.cpp) gives an in-memory one, so that it exercises our checks and not
+// libmatio's parser. Every error names the file (and the variable).
+class MatSource {
+ public:
+  virtual ~MatSource() = default;
+  virtual const std::filesystem::path& path() const = 0;
+  virtual std::string version() const = 0;  // "v7.3 (HDF5)", "v5", "v4"
+
+  // The variable's class and dims without reading its data; empty when the file has no such variable.
+  virtual std::optional<MatVarInfo> info(const std::string& name) = 0;
+  // A whole real numeric variable (throws when missing, non-numeric or complex).
+  virtual MatArray read(const std::string& name) = 0;
+  // A real numeric field of a 1x1 struct variable (MATLAB's struct.field).
+  virtual MatArray read_field(const std::string& struct_name, const std::string& field) = 0;
+  // A hyperslab of a real numeric variable: start and count per dimension (MATLAB order, rank = the
+  // variable's rank); values column-major over the slab, converted to double.
+  virtual std::vector<double> read_slab(const std::string& name, const std::vector<std::int64_t>& start,
+                                        const std::vector<std::int64_t>& count) = 0;
+};
+
+// One open .mat file, read only, through libmatio; also libmatio's own message when it printed one.
+class MatFile final : public MatSource {
  public:
   explicit MatFile(const std::filesystem::path& path);  // throws when missing or not a .mat file
-  ~MatFile();
+  ~MatFile() override;
   MatFile(const MatFile&) = delete;
   MatFile& operator=(const MatFile&) = delete;
 
-  const std::filesystem::path& path() const { return path_; }
-  std::string version() const;  // "v7.3 (HDF5)", "v5", "v4"
-
-  // The variable's class and dims without reading its data; empty when the file has no such variable.
-  std::optional<MatVarInfo> info(const std::string& name);
-  // A whole real numeric variable (throws when missing, non-numeric or complex).
-  MatArray read(const std::string& name);
-  // A real numeric field of a 1x1 struct variable (MATLAB's struct.field).
-  MatArray read_field(const std::string& struct_name, const std::string& field);
-  // A hyperslab of a real numeric variable: start and count per dimension (MATLAB order, rank = the
-  // variable's rank); values column-major over the slab, converted to double.
+  const std::filesystem::path& path() const override { return path_; }
+  std::string version() const override;
+  std::optional<MatVarInfo> info(const std::string& name) override;
+  MatArray read(const std::string& name) override;
+  MatArray read_field(const std::string& struct_name, const std::string& field) override;
   std::vector<double> read_slab(const std::string& name, const std::vector<std::int64_t>& start,
-                                const std::vector<std::int64_t>& count);
+                                const std::vector<std::int64_t>& count) override;
 
  private:
   std::filesystem::path path_;
   void* mat_ = nullptr;  // mat_t*
 };
+
+// Opens a .mat source by path (throws like MatFile's constructor).
+using MatOpener = std::function<std::unique_ptr<MatSource>(const std::filesystem::path&)>;
+std::unique_ptr<MatSource> open_mat_file(const std::filesystem::path& path);  // a MatFile
 
 }  // namespace gn::nyuv2

@@ -179,6 +179,8 @@ struct MatWriter {
 // Which variables to spoil, for the error tests.
 struct Spoil {
   bool no_depths = false, double_images = false, short_depths = false, label_895 = false;
+  bool label_895_in_val = false;   // in sample 4 (val): found after train/ was written
+  bool huge_double_depth = false;  // depths stored as double, one value beyond float32 (found by fuzz_mat_convert)
 };
 
 // nyu_depth_v2_labeled.mat's structure, column-major (element (r, c, ch, n) at r + H (c + W (ch + 3 n))).
@@ -197,6 +199,7 @@ void write_labeled(const fs::path& path, mat_ft version, matio_compression z = M
         lab[static_cast<std::size_t>(r + kH * (c + kW * n))] = label_value(r, c, n);
       }
   if (spoil.label_895) lab[7] = 895;
+  if (spoil.label_895_in_val) lab[static_cast<std::size_t>(kH * kW * 3 + 7)] = 895;
   const auto H = static_cast<std::size_t>(kH), W = static_cast<std::size_t>(kW), N = static_cast<std::size_t>(kN);
   if (spoil.double_images)
     w.write("images", MAT_C_DOUBLE, MAT_T_DOUBLE, {H, W, 3, N}, std::vector<double>(img.begin(), img.end()), z);
@@ -204,7 +207,11 @@ void write_labeled(const fs::path& path, mat_ft version, matio_compression z = M
     w.write("images", MAT_C_UINT8, MAT_T_UINT8, {H, W, 3, N}, img, z);
   if (spoil.short_depths)
     w.write("depths", MAT_C_SINGLE, MAT_T_SINGLE, {H - 1, W, N}, std::vector<float>((H - 1) * W * N, 1.0f), z);
-  else if (!spoil.no_depths)
+  else if (spoil.huge_double_depth) {
+    std::vector<double> d(dep.begin(), dep.end());
+    d[9] = 1e300;  // finite as a double, inf as the float32 the .npy holds
+    w.write("depths", MAT_C_DOUBLE, MAT_T_DOUBLE, {H, W, N}, d, z);
+  } else if (!spoil.no_depths)
     w.write("depths", MAT_C_SINGLE, MAT_T_SINGLE, {H, W, N}, dep, z);
   w.write("labels", MAT_C_UINT16, MAT_T_UINT16, {H, W, N}, lab, z);
 }
@@ -431,6 +438,15 @@ TEST(Nyuv2Convert, BadInputsAreRefusedNamingFileAndVariable) {
   expect_has(spoiled("dblimg.mat", &Spoil::double_images), {"dblimg.mat", "'images'", "double", "uint8"});
   expect_has(spoiled("short.mat", &Spoil::short_depths), {"short.mat", "'depths'", "5x8x5", "6x8x5"});
   expect_has(spoiled("l895.mat", &Spoil::label_895), {"l895.mat", "labels(2, 2, 1) = 895"});
+  expect_has(spoiled("hugedepth.mat", &Spoil::huge_double_depth), {"hugedepth.mat", "depths(4, 2, 1) = 1e+300"});
+  // Found while converting, after train/ was written: no half-converted set is left behind.
+  expect_has(spoiled("l895v.mat", &Spoil::label_895_in_val), {"l895v.mat", "labels(2, 2, 4) = 895"});
+  {
+    const fs::path out = dir / ("out" + std::to_string(k - 1));
+    EXPECT_FALSE(fs::exists(out / "train")) << out;
+    EXPECT_FALSE(fs::exists(out / "val")) << out;
+    EXPECT_FALSE(fs::exists(out / "conversion.json")) << out;
+  }
   {
     ConvertSpec s = base;
     s.mat = dir / "missing.mat";

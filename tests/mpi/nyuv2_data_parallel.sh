@@ -20,6 +20,8 @@
 #     its val metrics and step 2 the result of the first update (every gradient, the running statistics);
 #   - 2 ranks stopped after 2 steps and resumed to 3 (--checkpoint-every 2, --resume: every rank reads
 #     rank 0's checkpoint) write bitwise the metrics.csv of 2 ranks run 3 steps in one go;
+#   - on 2 ranks, --batch 1 and a subcommand other than train are refused (non-zero exit, the reason
+#     printed, nothing written);
 #   - the same 2 ranks with --sync-bn off (each rank normalising with its own slice's statistics) are NOT
 #     within 100 TIGHT at step 1: the comparison tells a per-rank statistic from the global one.
 #
@@ -64,6 +66,20 @@ run np2_local_bn 2 --sync-bn off
 STEPS=2 run np2_resumed 2 --checkpoint-every 2
 run np2_resumed 2 --checkpoint-every 2 --resume
 grep -q "resumed at step 2" "$work/np2_resumed.log" || { cat "$work/np2_resumed.log"; echo "FAIL: no resume"; exit 1; }
+
+# Refusals under mpirun end the job non-zero with the reason: a batch smaller than the world, a subcommand
+# other than train (each rank would write the same files).
+refused() {  # refused <expected text> <args...>
+  local want=$1
+  shift
+  if "${mpirun[@]}" -np 2 "$nyuv2" "$@" >"$work/refused.log" 2>&1; then
+    echo "FAIL: '$*' on 2 ranks exited 0"; exit 1
+  fi
+  grep -qF -- "$want" "$work/refused.log" || { cat "$work/refused.log"; echo "FAIL: no '$want'"; exit 1; }
+}
+refused "cannot be split over 2 ranks" train --data "$work/data" --out "$work/r1" --batch 1 --steps 1 --device cpu --quiet
+refused "only \`train\` runs data parallel" synth --out "$work/r2"
+[[ ! -e $work/r1 && ! -e $work/r2 ]] || { echo "FAIL: a refused run wrote its --out"; exit 1; }
 
 python3 - "$work" <<'PY'
 import csv, json, sys

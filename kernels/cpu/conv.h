@@ -1,13 +1,14 @@
 #pragma once
 // 2-d convolution on the CPU (NCHW, groups = 1; geometry in kernels/conv_shape.h), float and double.
 // The readable reference path: per sample, im2col (the (C_in kH kW, out_h out_w) patch matrix) and one
-// Eigen GEMM (kernels/cpu/gemm.h). The data gradient with stride 1 is the forward convolution of dy with the
-// flipped, transposed kernel; with larger strides a GEMM and col2im. A 1x1 kernel with stride 1 and no
-// padding skips im2col. Forward, backward-data and backward-filter thread over the batch (each sample's
-// output is written by one thread; inside, the GEMM runs single-threaded) when the batch has at least as
-// many samples as there are threads, else run sample by sample with Eigen's threaded GEMM. Backward-filter
-// computes each sample's gradient into its own buffer and adds them in sample order, so results depend
-// neither on timing nor on the thread count.
+// Eigen GEMM (kernels/cpu/gemm.h); with stride 1 and few channels (up to 64 out, C_in kH kW up to 640) a
+// direct kernel without the patch matrix (conv.cpp, "direct convolution"). The data gradient with stride 1 is the
+// forward convolution of dy with the flipped, transposed kernel; with larger strides a GEMM and col2im. A 1x1 kernel
+// with stride 1 and no padding skips im2col. Forward, backward-data and backward-filter thread over the batch (each
+// sample's output is written by one thread; inside, the GEMM runs single-threaded) when the batch has at least as many
+// samples as there are threads, else run sample by sample with Eigen's threaded GEMM. Backward-filter computes each
+// sample's gradient into its own buffer and adds them in sample order, so results depend neither on timing nor on the
+// thread count.
 #include <cstdint>
 
 #include "kernels/conv_shape.h"

@@ -58,6 +58,7 @@ const std::vector<Geometry> kGeometries = {
     {3, 3, 5, 5, 2, 1, 1, 2, 2, 0, 0, 1, 1},      // 1x1 strided (im2col path)
     {2, 2, 4, 3, 3, 5, 3, 1, 1, 2, 1, 1, 1},      // kernel larger than the input, padding makes it fit
     {3, 1, 8, 8, 6, 3, 3, 3, 2, 1, 1, 2, 2},      // stride 3, dilation 2 both ways
+    {2, 3, 9, 10, 5, 3, 3, 1, 1, 2, 2, 2, 2},     // stride 1, dilation 2: the direct kernel, dilated
     {3, 16, 17, 19, 32, 3, 3, 1, 1, 1, 1, 1, 1},  // big enough per sample to thread over the batch
     // Patch matrices over the 1 MB band: built and consumed in bands of output rows (at 50x40 and at 49x41
     // with stride 2 and dilation 2: 13 rows, the 512-column minimum, in both dtypes).

@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/grad_ready.h"
 #include "core/ops.h"
 
 namespace gn {
@@ -28,10 +29,23 @@ namespace {
 
 // The engine shared by backward() and grad(): Kahn's algorithm over the tensors reachable from the roots,
 // so each tensor's gradient is complete (all consumers summed) before its node's backward runs.
+// With a gradient-ready hook (core/grad_ready.h; only backward() passes one, without cuts), every listed leaf
+// fires once: the unreached ones as soon as the graph has been traversed, the others right after their one
+// accumulation.
 std::unordered_map<TensorImpl*, Tensor> run_engine(std::span<const Tensor> roots, std::span<const Tensor> seeds,
                                                    const std::unordered_set<TensorImpl*>& stops,
-                                                   bool accumulate_into_leaves) {
+                                                   bool accumulate_into_leaves, const GradReadyHook* hook = nullptr) {
   NoGradGuard no_grad;
+  std::unordered_map<TensorImpl*, std::size_t> hooked;  // listed leaf -> its index; empty without a hook
+  if (hook != nullptr) {
+    for (std::size_t k = 0; k < hook->leaves.size(); ++k) {
+      const Tensor& leaf = hook->leaves[k];
+      check_defined(leaf, "backward", "gradient-ready leaf");
+      GN_CHECK(leaf.is_leaf(), "backward: gradient-ready hook: tensor {} of shape {} is not a leaf (it has a grad_fn)",
+               k, to_string(leaf.shape()));
+      GN_CHECK(hooked.emplace(leaf.impl(), k).second, "backward: gradient-ready hook: tensor {} is listed twice", k);
+    }
+  }
   std::unordered_map<TensorImpl*, Tensor> by_impl;  // keeps each reachable tensor alive and addressable
   std::unordered_map<TensorImpl*, int> pending;     // consumers not yet processed
   std::vector<TensorImpl*> stack;
@@ -47,6 +61,15 @@ std::unordered_map<TensorImpl*, Tensor> run_engine(std::span<const Tensor> roots
       ++pending[in.impl()];
       if (by_impl.emplace(in.impl(), in).second) stack.push_back(in.impl());
     }
+  }
+  // The whole graph is known: a listed leaf outside it can receive nothing in this call, so it is final now.
+  std::size_t fired = 0;
+  if (hook != nullptr) {
+    for (std::size_t k = 0; k < hook->leaves.size(); ++k)
+      if (!by_impl.contains(hook->leaves[k].impl())) {
+        ++fired;
+        hook->on_ready(k);
+      }
   }
 
   std::unordered_map<TensorImpl*, Tensor> grads;
@@ -77,11 +100,18 @@ std::unordered_map<TensorImpl*, Tensor> run_engine(std::span<const Tensor> roots
       continue;
     }
     if (!t->grad_fn) {
-      if (!g.defined() || !accumulate_into_leaves) continue;
-      if (!t->grad.defined())
-        t->grad = g.clone();  // own buffer: g may alias an upstream gradient
-      else
-        add_(t->grad, g);
+      if (g.defined() && accumulate_into_leaves) {
+        if (!t->grad.defined())
+          t->grad = g.clone();  // own buffer: g may alias an upstream gradient
+        else
+          add_(t->grad, g);
+      }
+      // Every consumer has run (pending reached 0) and this was the leaf's one accumulation: final.
+      if (!hooked.empty())
+        if (auto it = hooked.find(t); it != hooked.end()) {
+          ++fired;
+          hook->on_ready(it->second);
+        }
       continue;
     }
     Node& node = *t->grad_fn;
@@ -100,6 +130,8 @@ std::unordered_map<TensorImpl*, Tensor> run_engine(std::span<const Tensor> roots
       if (--pending[in.impl()] == 0) ready.push_back(in.impl());
     }
   }
+  GN_CHECK(hook == nullptr || fired == hook->leaves.size(),
+           "internal: backward fired the gradient-ready hook for {} of {} leaves", fired, hook->leaves.size());
   return captured;
 }
 
@@ -139,6 +171,12 @@ void backward(const Tensor& root, const Tensor& seed) {
 void backward(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
   const auto s = checked_seeds(roots, seeds, "backward");
   run_engine(roots, s, {}, /*accumulate_into_leaves=*/true);
+}
+
+void backward(std::span<const Tensor> roots, std::span<const Tensor> seeds, const GradReadyHook& hook) {
+  GN_CHECK(static_cast<bool>(hook.on_ready), "backward: the gradient-ready hook has no callback");
+  const auto s = checked_seeds(roots, seeds, "backward");
+  run_engine(roots, s, {}, /*accumulate_into_leaves=*/true, &hook);
 }
 
 namespace {

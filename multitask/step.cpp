@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
@@ -22,6 +23,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// backward(root, seed), telling `ready` (data parallel) as the parameters' gradients become final.
+void backward_with(const Tensor& root, const Tensor& seed, const GradReadyHook* ready) {
+  if (ready == nullptr) return backward(root, seed);
+  const Tensor roots[] = {root}, seeds[] = {seed};
+  backward(roots, seeds, *ready);
+}
 
 }  // namespace
 
@@ -65,14 +73,29 @@ void MultitaskStep::reduce_stacked_grads(double share) {
   comm_ms_ += ms_since(t0);
 }
 
-// Every network parameter's gradient, except W's when it was built from the reduced per-task blocks.
-void MultitaskStep::reduce_network_grads(double share, bool shared_done) {
+// Every network parameter's gradient, except W's when it was built from the reduced per-task blocks, in
+// buckets started during the trunk backward as their gradients become final (nn/grad_reducer.h): the hook
+// returned goes to that backward. The heads' gradients are final already (step 3): the trunk backward does not
+// reach them, so the engine fires them first. Time in the hook's calls (pack, start) counts as communication.
+GradReadyHook MultitaskStep::begin_network_reduction(double share, bool shared_done) {
   const auto t0 = Clock::now();
   std::vector<Tensor> params = model_.parameters();  // the model's order: the same on every rank
   if (shared_done)
     for (const Tensor& w : model_.shared().parameters())
       std::erase_if(params, [&](const Tensor& p) { return p.raw_data() == w.raw_data(); });
-  reducer_->reduce(params, share);
+  reducer_->begin(params, share);
+  GradReadyHook hook = reducer_->hook();
+  comm_ms_ += ms_since(t0);
+  return {hook.leaves, [this, mark = std::move(hook.on_ready)](std::size_t k) {
+            const auto t = Clock::now();
+            mark(k);
+            comm_ms_ += ms_since(t);
+          }};
+}
+
+void MultitaskStep::finish_network_reduction() {
+  const auto t0 = Clock::now();
+  reducer_->finish();  // what the backward did not mark, then wait and unpack
   comm_ms_ += ms_since(t0);
 }
 
@@ -181,12 +204,16 @@ StepStats MultitaskStep::step(const Tensor& x, std::span<const Tensor> targets, 
   // 7. One trunk backward, then the network update. When the norms were computed, W's own gradient is
   //    already in hand: grad_W L = sum_i grad_W (w_i L_i), the sum of the stacked per-task blocks. So the
   //    backward starts below W, at h, and skips W's weight-gradient product (it would recompute that sum).
+  //    With N > 1 ranks the gradient all-reduce runs during this backward (W's gradient is global already
+  //    when `below`, so it is left out); one rank alone takes no hook.
   const bool below = norms && h.requires_grad();
+  std::optional<GradReadyHook> ready;
+  if (parallel()) ready = begin_network_reduction(share, below);
   if (below)
-    backward_below_shared(h);
+    backward_below_shared(h, ready ? &*ready : nullptr);
   else
-    backward(z, combined_);
-  if (parallel()) reduce_network_grads(share, below);  // W's gradient is global already when `below`
+    backward_with(z, combined_, ready ? &*ready : nullptr);
+  if (parallel()) finish_network_reduction();
   optimizer_.step();
   if (!want_stats) {
     StepStats only_index;
@@ -246,7 +273,7 @@ void MultitaskStep::load_state_dict(const nn::StateDict& state) {
   if (diverged_.defined()) diverged_.fill_(0);  // a loaded state starts with a clean record
 }
 
-void MultitaskStep::backward_below_shared(const Tensor& h) {
+void MultitaskStep::backward_below_shared(const Tensor& h, const GradReadyHook* ready) {
   const int T = model_.num_tasks();
   const auto params = model_.shared().parameters();
   for (std::size_t k = 0; k < params.size(); ++k) {
@@ -265,7 +292,7 @@ void MultitaskStep::backward_below_shared(const Tensor& h) {
     });
   }
   model_.shared().input_grad(combined_, grad_h_);
-  backward(h, grad_h_);
+  backward_with(h, grad_h_, ready);
 }
 
 void MultitaskStep::fused_mse(const std::vector<Tensor>& preds, std::span<const Tensor> targets) {

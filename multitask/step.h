@@ -24,8 +24,10 @@
 //   after 2: L_i <- sum_r scale_r L_i,r            the global task losses (one all-reduce of T numbers)
 //   after 4's product, before the norm kernel:
 //            grad_W w_i L_i <- sum_r scale_r (...)_r  the T stacked per-task W gradients (T x |W|)
-//   after 7's backward, before the optimizer:
-//            p.grad <- sum_r scale_r p.grad_r        every other parameter, in buckets (nn/grad_reducer.h)
+//   during 7's backward, waited for before the optimizer:
+//            p.grad <- sum_r scale_r p.grad_r        every other parameter, in buckets (nn/grad_reducer.h), each
+//                                                    started once its gradients are final (the engine's
+//                                                    gradient-ready hook), so the sums overlap the backward
 // So G_i, L_i(0), the targets and w(t+1) come from global numbers, and the weight update runs redundantly
 // on every rank with bitwise identical inputs (the communicator sums in rank order), as does the network
 // update. W's own gradient is the sum of the reduced per-task blocks, so it is not reduced twice.
@@ -104,8 +106,9 @@ class MultitaskStep {
   void reduce_losses(double share);
   void masked_shares(const std::vector<Tensor>& preds, std::span<const Tensor> targets, double share);
   void reduce_stacked_grads(double share);
-  void reduce_network_grads(double share, bool shared_done);
-  void backward_below_shared(const Tensor& h);
+  GradReadyHook begin_network_reduction(double share, bool shared_done);
+  void finish_network_reduction();
+  void backward_below_shared(const Tensor& h, const GradReadyHook* ready);
   StepStats read_stats(std::int64_t step, bool norms) const;
 
   MultitaskModel& model_;

@@ -22,6 +22,7 @@
 
 #include "apps/common/checkpoint.h"
 #include "apps/common/cli_checks.h"
+#include "apps/common/mpi_main.h"
 #include "apps/common/progress.h"
 #include "apps/common/writers.h"
 #include "apps/nyuv2/convert_cli.h"
@@ -334,16 +335,4 @@ static int run(int argc, char** argv) {
   return 2;
 }
 
-int main(int argc, char** argv) {
-  // MPI is initialised only under an MPI launcher. A failure on one rank (an exception, a non-zero exit)
-  // ends every rank of the job (MpiSession::run: MPI_Abort), so none is left waiting in a collective.
-  gn::MpiSession session(argc, argv);
-  return session.run([&] {
-    try {
-      return run(argc, argv);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "gradnorm-nyuv2: error: {}\n", e.what());
-      return 1;
-    }
-  });
-}
+int main(int argc, char** argv) { return gn::app::mpi_main(argc, argv, "gradnorm-nyuv2", run); }

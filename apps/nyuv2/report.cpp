@@ -47,9 +47,9 @@ std::string cell(const nlohmann::json& metrics, const std::string& key, double s
 
 std::string report_table(const std::vector<fs::path>& runs) {
   std::ostringstream s;
-  s << "| run | method | tasks | depth RMS | seg 100-IoU | normals 1-\\|cos\\| | mIoU | pixel acc | depth abs err | "
-       "depth rel err | normal mean deg | normal median deg | score | status |\n";
-  s << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  s << "| run | method | tasks | depth RMS | seg 100-IoU | normals 1-\\|cos\\| | kpt err % | mIoU | pixel acc | "
+       "depth abs err | depth rel err | normal mean deg | normal median deg | score | status |\n";
+  s << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const fs::path& run : runs)
     for (const fs::path& file : summaries_of(run)) {
       const nlohmann::json j = read_json(file);
@@ -65,11 +65,12 @@ std::string report_table(const std::vector<fs::path>& runs) {
                                     : std::string("-");
       std::string status = j.value("status", std::string("?"));
       std::ranges::replace(status, '|', '/');
-      s << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+      s << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                        file.parent_path().string(), j.value("method", std::string("?")), tasks, cell(m, "depth_rmse"),
-                       cell(m, "seg_100_minus_iou", 1, 2), cell(m, "normal_one_minus_abs_cos"), cell(m, "seg_miou"),
-                       cell(m, "seg_pixel_acc"), cell(m, "depth_abs_err"), cell(m, "depth_rel_err"),
-                       cell(m, "normal_mean_deg", 1, 2), cell(m, "normal_median_deg", 1, 2), score, status);
+                       cell(m, "seg_100_minus_iou", 1, 2), cell(m, "normal_one_minus_abs_cos"),
+                       cell(m, "keypoint_error_pct", 1, 2), cell(m, "seg_miou"), cell(m, "seg_pixel_acc"),
+                       cell(m, "depth_abs_err"), cell(m, "depth_rel_err"), cell(m, "normal_mean_deg", 1, 2),
+                       cell(m, "normal_median_deg", 1, 2), score, status);
     }
   return s.str();
 }

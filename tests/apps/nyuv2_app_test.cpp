@@ -2,6 +2,7 @@
 // with a tiny SegNet: synth -> train (checkpoints, outputs) -> eval of the last checkpoint (the same metrics
 // as the end of training) -> the dumped predictions, re-scored with the metric classes, give those metrics.
 // The command line (flags refused before any work, exit statuses) is tests/apps/nyuv2_cli.sh.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -186,6 +187,12 @@ TEST(NyuApp, KeypointPredictionsDumpedAndRescored) {
   const double pck_5 = value_of(out.metrics, "keypoint_pck_5");
   EXPECT_NEAR(error_pct, value_of(r.metrics, "keypoint_error_pct"), 1e-9);
   EXPECT_NEAR(pck_5, value_of(r.metrics, "keypoint_pck_5"), 1e-12);
+  // The report's keypoint column (Table 2's "Kpt. Err. (%)") holds the run's error.
+  write_train_outputs(c, r);
+  const std::string table = report_table({run});
+  EXPECT_NE(table.find("kpt err %"), std::string::npos) << table;
+  EXPECT_NE(table.find(fmt::format("| {:.2f} |", value_of(r.metrics, "keypoint_error_pct"))), std::string::npos)
+      << table;
 
   const NyuDataset val(data, "val", {NyuTask::Keypoint});
   ASSERT_EQ(val.keypoints(), K);

@@ -9,10 +9,25 @@
 // Compare with benchmarks/nyuv2_torch.py (the same network, losses and optimizer in PyTorch,
 // torch.set_num_threads(2)) run right after, on the same machine. On a shared machine compare the CPU
 // columns (process CPU time over all threads): wall time there includes waiting for a core.
+//
+// On CUDA (cuda:0; scripts/gpu_check.sh, profile bench, step segnet, runs them): the paper's network, full
+// SegNet (width_mult 1, 29,453,073 parameters with these three heads), 288x384 inputs, batch 24, float32,
+// the same tasks, losses and Adam. BM_SegNetStepCuda/equal times the equal-weighting step;
+// BM_SegNetStepPairedCuda interleaves equal and GradNorm steps as BM_SegNetStepPaired does (its counter
+// gradnorm_over_equal; the _cpu counters there are host time only). Every timed step ends with
+// gn::synchronize(cuda:0), so wall time is the device's time (UseRealTime). Without a usable device both
+// are skipped with the reason ("no CUDA device: ...") and the binary exits 0. Compare with
+// `benchmarks/nyuv2_torch.py --device cuda --height 288 --image-width 384 --batch 24 --width 1` on the same
+// GPU. Few fixed iterations (10 steps; 8 pairs), after 3 warm-up steps (each), to fit the check's budget:
+//   ./build/benchmarks/bench_nyuv2_step --benchmark_filter=Cuda --benchmark_format=json
 #include <benchmark/benchmark.h>
+
+#include <exception>
+#include <string>
 
 #include "apps/nyuv2/models.h"
 #include "benchmarks/paired.h"
+#include "core/device.h"
 #include "core/rng.h"
 #include "kernels/cpu/threads.h"
 #include "multitask/step.h"
@@ -25,10 +40,11 @@ using namespace gn;
 
 constexpr std::int64_t kBatch = 8, kH = 96, kW = 128;
 
-std::shared_ptr<multitask::MultitaskModel> segnet() {
+std::shared_ptr<multitask::MultitaskModel> segnet(double width_mult = 0.25, Device device = cpu_device()) {
   nyuv2::ModelSpec spec;
   spec.kind = nyuv2::ModelKind::SegNet;
-  spec.width_mult = 0.25;
+  spec.width_mult = width_mult;
+  spec.device = device;
   spec.tasks = {{"segmentation", 13, multitask::TaskLoss::cross_entropy(-1), {}},
                 {"depth", 1, multitask::TaskLoss::mse(), {}},
                 {"normals", 3, multitask::TaskLoss::mse(), {}}};
@@ -41,14 +57,15 @@ struct Batch {
   std::vector<Tensor> y;
 };
 
-Batch batch() {
+Batch batch(std::int64_t batch = kBatch, std::int64_t h = kH, std::int64_t w = kW, Device device = cpu_device()) {
   Generator gen(3);
   Batch b;
-  b.x = Tensor::randn({kBatch, 3, kH, kW}, gen);
-  std::vector<std::int64_t> labels(static_cast<std::size_t>(kBatch * kH * kW));
+  b.x = Tensor::randn({batch, 3, h, w}, gen, 0, 1, DType::Float32, device);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(batch * h * w));
   for (auto& l : labels) l = static_cast<std::int64_t>(gen.next_u64() % 14) - 1;  // -1: ignored
-  b.y = {Tensor::from_labels(labels, {kBatch, kH, kW}), Tensor::randn({kBatch, 1, kH, kW}, gen),
-         Tensor::randn({kBatch, 3, kH, kW}, gen)};
+  b.y = {Tensor::from_labels(labels, {batch, h, w}, device),
+         Tensor::randn({batch, 1, h, w}, gen, 0, 1, DType::Float32, device),
+         Tensor::randn({batch, 3, h, w}, gen, 0, 1, DType::Float32, device)};
   return b;
 }
 
@@ -105,6 +122,84 @@ void BM_SegNetStepPaired(benchmark::State& state) {
       [&] { gradnorm.step->step(b.x, b.y, false); });
 }
 BENCHMARK(BM_SegNetStepPaired)->Arg(1)->ArgName("threads")->Iterations(15)->Unit(benchmark::kMillisecond);
+
+// ---- CUDA: full SegNet, 288x384, batch 24 (the paper's scale), on cuda:0.
+constexpr std::int64_t kCudaBatch = 24, kCudaH = 288, kCudaW = 384;
+constexpr int kCudaWarmup = 3;  // cuDNN descriptors and algorithms (cached per shape), workspace, allocator
+
+// The skip every CUDA benchmark takes without a device (gpu_check.sh reads "error_occurred").
+bool skip_without_cuda(benchmark::State& state) {
+  if (cuda_available()) return false;
+  state.SkipWithError(("no CUDA device: " + cuda_unavailable_reason()).c_str());
+  return true;
+}
+
+void cuda_counters(benchmark::State& state, const multitask::MultitaskModel& model) {
+  state.counters["params"] = static_cast<double>(model.num_parameters());
+  state.counters["batch"] = static_cast<double>(kCudaBatch);
+}
+
+void BM_SegNetStepCuda(benchmark::State& state, const char* method) {
+  if (skip_without_cuda(state)) return;
+  const Device dev = cuda_device(0);
+  try {
+    auto model = segnet(1.0, dev);
+    multitask::WeightingConfig cfg;
+    cfg.gradnorm.alpha = 1.5;
+    auto weighting = multitask::make_weighting(method, 3, cfg);
+    nn::Adam opt(model->parameters(), 2e-5);
+    multitask::MultitaskStep stepper(*model, *weighting, opt);
+    const Batch b = batch(kCudaBatch, kCudaH, kCudaW, dev);
+    for (int warm = 0; warm < kCudaWarmup; ++warm) stepper.step(b.x, b.y, false);
+    synchronize(dev);
+    for (auto _ : state) {
+      benchmark::DoNotOptimize(stepper.step(b.x, b.y, false));
+      synchronize(dev);
+    }
+    stepper.check_divergence();
+    state.counters["images_per_s"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * kCudaBatch), benchmark::Counter::kIsRate);
+    cuda_counters(state, *model);
+  } catch (const std::exception& e) {  // e.g. out of device memory, or a build without cuDNN
+    state.SkipWithError(e.what());
+  }
+}
+BENCHMARK_CAPTURE(BM_SegNetStepCuda, equal, "equal")->Unit(benchmark::kMillisecond)->Iterations(10)->UseRealTime();
+
+// Equal and GradNorm (alpha 1.5) interleaved on the GPU, each step synchronised: counters equal_ms,
+// gradnorm_ms (medians, wall = device time) and gradnorm_over_equal (the median of the per-pair ratios).
+void BM_SegNetStepPairedCuda(benchmark::State& state) {
+  if (skip_without_cuda(state)) return;
+  const Device dev = cuda_device(0);
+  try {
+    multitask::WeightingConfig cfg;
+    cfg.gradnorm.alpha = 1.5;
+    bench::StepRun equal(segnet(1.0, dev), "equal", cfg, 2e-5), gradnorm(segnet(1.0, dev), "gradnorm", cfg, 2e-5);
+    const Batch b = batch(kCudaBatch, kCudaH, kCudaW, dev);
+    for (int warm = 0; warm < kCudaWarmup; ++warm) {
+      equal.step->step(b.x, b.y, false);
+      gradnorm.step->step(b.x, b.y, false);
+    }
+    synchronize(dev);
+    bench::run_paired(
+        state, "equal",
+        [&] {
+          equal.step->step(b.x, b.y, false);
+          synchronize(dev);
+        },
+        "gradnorm",
+        [&] {
+          gradnorm.step->step(b.x, b.y, false);
+          synchronize(dev);
+        });
+    equal.step->check_divergence();
+    gradnorm.step->check_divergence();
+    cuda_counters(state, *equal.model);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+BENCHMARK(BM_SegNetStepPairedCuda)->Iterations(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

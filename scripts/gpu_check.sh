@@ -15,11 +15,14 @@
 # Order: machine, tools, CUDA libraries (all printed before anything is built), gtest, configure, build,
 # ctest, memcheck, kernel labs, PyTorch on CUDA, Google Benchmarks (bench_conv_cuda among them: conv2d at
 # batch 24 on the GPU), PyTorch's conv2d at batch 24 on the GPU (its twin: conv_torch_cuda.json), PyTorch
-# on CPU; a profile runs its subset. Every step runs even when an earlier one failed (one that needs an
-# earlier one's output says so); a step that would start past the time budget is not run and counts as
-# failed, and each step's timeout is capped by what is left. Exit status 0 when every step passed, 1
-# otherwise, 2 for bad usage or a missing carry. The tests run with GN_REQUIRE_CUDA=1: a CUDA test that
-# finds no device fails.
+# on CPU, then the NYUv2 SegNet step at the paper's scale (full SegNet, 288x384, batch 24) on the GPU: ours
+# (bench_nyuv2_step --benchmark_filter=Cuda: equal step, GradNorm over equal paired; nyuv2_step_cuda.json)
+# and PyTorch eager's (nyuv2_torch.py --device cuda; nyuv2_torch_cuda.json); a profile runs its subset.
+# Every step runs even when an earlier one failed (one that needs an earlier one's output says so); a step
+# that would start past the time budget is not run and counts as failed, and each step's timeout is capped
+# by what is left. Exit status 0 when every step passed, 1 otherwise, 2 for bad usage or a missing carry.
+# The tests run with GN_REQUIRE_CUDA=1: a CUDA test that finds no device fails. Only the SegNet pair, e.g.:
+# GN_PROFILE=bench GN_SKIP="labs torch-cuda bench torch-conv torch-cpu" (configure, build, segnet).
 #
 # Environment (all optional):
 #   GN_PROFILE              tests | bench | all (all)
@@ -28,7 +31,7 @@
 #   GN_WORK_DIR             folder the logs are written to before tarring (a new one under $TMPDIR)
 #   GN_JOBS                 build and ctest parallelism (nproc)
 #   GN_SKIP                 steps to leave out: gtest build tests memcheck labs torch-cuda bench torch-conv
-#                           torch-cpu
+#                           torch-cpu segnet
 #   GN_MEMCHECK             memcheck runs, space-separated BINARY:GTEST_FILTER (memcheck_default below)
 #   GN_BENCH_ARGS           extra arguments for every Google Benchmark
 #   GN_LAB_ARGS             extra arguments for every kernel lab, e.g. --quick or --repeats 10
@@ -75,8 +78,8 @@ fi
 profile=${GN_PROFILE:-all}
 case $profile in
   tests) profile_steps="gtest configure build tests memcheck" target_dirs="tests|apps" opts=(ON OFF) ;;
-  bench) profile_steps="configure build labs torch-cuda bench torch-conv torch-cpu" target_dirs="benchmarks" opts=(OFF ON) ;;
-  all) profile_steps="gtest configure build tests memcheck labs torch-cuda bench torch-conv torch-cpu" target_dirs="" opts=(ON ON) ;;
+  bench) profile_steps="configure build labs torch-cuda bench torch-conv torch-cpu segnet" target_dirs="benchmarks" opts=(OFF ON) ;;
+  all) profile_steps="gtest configure build tests memcheck labs torch-cuda bench torch-conv torch-cpu segnet" target_dirs="" opts=(ON ON) ;;
   *) echo "gpu_check: unknown GN_PROFILE '$profile' (expected tests, bench or all)" >&2 && exit 2 ;;
 esac
 budget=${GN_TIME_BUDGET_S:-480}
@@ -301,11 +304,13 @@ fi
 # --csv writes it as CSV too), PyTorch's toy step on CUDA, Google Benchmarks (build/benchmarks/*: JSON;
 # bench_conv_cuda is conv2d through cuDNN at the SegNet shapes, batch 24), PyTorch's conv2d at the same
 # shapes and batch on this GPU (benchmarks/conv_torch.py, cuDNN; deterministic algorithms off and on),
-# PyTorch's toy step on the CPU (1 thread, as bench_toy_step). Each run is capped at 150 s.
+# PyTorch's toy step on the CPU (1 thread, as bench_toy_step), then the NYUv2 SegNet step on the GPU, ours
+# and PyTorch's (full SegNet, 288x384, batch 24: last, the toy and the kernels come first). Each run is
+# capped at 150 s (bench_cap), the SegNet ones at 100 s and 80 s.
 run_bench() {  # <label> <result files in $work> <stdout file> <cmd...>: one run, its outcome into bench_files
   local label=$1 files=$2 stdout=$3 secs
   shift 3
-  secs=$(limit_for 150)
+  secs=$(limit_for "${bench_cap:-150}")
   if ((secs == 0)); then
     bench_files+=("$label: $(out_of_time)") bench_fail=1
     return
@@ -334,7 +339,7 @@ run_bench() {  # <label> <result files in $work> <stdout file> <cmd...>: one run
 }
 # shellcheck disable=SC2206
 bench_args=(${GN_BENCH_ARGS:-}) lab_args=(${GN_LAB_ARGS:-}) torch_args=(${GN_TORCH_ARGS:---steps 300})
-for step in labs torch-cuda bench torch-conv torch-cpu; do
+for step in labs torch-cuda bench torch-conv torch-cpu segnet; do
   if ! wants $step; then
     [[ " $profile_steps " == *" $step "* ]] && record $step SKIP "$(left_out $step)"
     continue
@@ -349,7 +354,9 @@ for step in labs torch-cuda bench torch-conv torch-cpu; do
         if [[ $step == labs ]]; then
           run_bench "$rel" "$name.md $name.csv" "$work/$name.md" "$b" --csv "$work/$name.csv" "${lab_args[@]}"
         else
-          run_bench "$rel" "$name.json" "$work/$name.json" "$b" --benchmark_format=json "${bench_args[@]}"
+          # bench_nyuv2_step's CUDA rows (full SegNet) run in the segnet step, after the others.
+          only=() && [[ $name == bench_nyuv2_step ]] && only=(--benchmark_filter=-Cuda)
+          run_bench "$rel" "$name.json" "$work/$name.json" "$b" --benchmark_format=json "${only[@]}" "${bench_args[@]}"
         fi
       done < <(find "$build/benchmarks" "${depth[@]}" -type f -executable -not -path '*/CMakeFiles/*' | sort)
       ;;
@@ -358,6 +365,19 @@ for step in labs torch-cuda bench torch-conv torch-cpu; do
       run_bench "conv_torch.py --device cuda --batch 24 (table in bench.log)" "conv_torch_cuda.json" \
         "$work/conv_torch_cuda.json" "${py:-python3}" "$root/benchmarks/conv_torch.py" --device cuda --batch 24 \
         --deterministic both --json
+      ;;
+    segnet)  # full SegNet, 288x384, batch 24, float32, on the GPU: ours (equal; GradNorm over equal) and PyTorch's
+      n=2 b=$build/benchmarks/bench_nyuv2_step
+      if [[ -x $b ]]; then
+        bench_cap=100 run_bench "bench_nyuv2_step --benchmark_filter=Cuda (full SegNet 288x384 batch 24)" \
+          "nyuv2_step_cuda.json" "$work/nyuv2_step_cuda.json" "$b" --benchmark_filter=Cuda --benchmark_format=json \
+          "${bench_args[@]}"
+      else
+        bench_files+=("bench_nyuv2_step (CUDA rows): not built (see build.log)") bench_fail=1
+      fi
+      bench_cap=80 run_bench "nyuv2_torch.py --device cuda (full SegNet 288x384 batch 24; text in bench.log)" \
+        "nyuv2_torch_cuda.json" "$work/nyuv2_torch_cuda.json" "${py:-python3}" "$root/benchmarks/nyuv2_torch.py" \
+        --device cuda --width 1 --height 288 --image-width 384 --batch 24 --warmup 5 --steps 20 --repeats 3 --json
       ;;
     torch-*)
       dev=${step#torch-} n=1

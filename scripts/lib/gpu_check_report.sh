@@ -80,6 +80,43 @@ print()
 PY
 }
 
+# The NYUv2 SegNet step at the paper's scale on this GPU (full SegNet, 288x384, batch 24, float32): ours
+# (nyuv2_step_cuda.json: equal step; GradNorm over equal, paired) against PyTorch eager
+# (nyuv2_torch_cuda.json): a few lines when either file has a result (nothing otherwise).
+segnet_table() {
+  [[ -s $work/nyuv2_step_cuda.json || -s $work/nyuv2_torch_cuda.json ]] || return 0
+  "${py:-python3}" - "$work/nyuv2_step_cuda.json" "$work/nyuv2_torch_cuda.json" 2>/dev/null <<'PY' || true
+import json, sys
+def load(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return None
+gn, th = load(sys.argv[1]), load(sys.argv[2])
+rows = [b for b in (gn or {}).get("benchmarks", []) if not b.get("error_occurred")]
+eq = next((b for b in rows if b["name"].startswith("BM_SegNetStepCuda/equal")), None)
+pair = next((b for b in rows if b["name"].startswith("BM_SegNetStepPairedCuda")), None)
+f = lambda v: f"{v:.1f}" if v is not None else "-"
+tms = th.get("step_ms_median") if th else None
+if not (eq or pair or tms):
+    sys.exit(0)
+print("NYUv2 SegNet step on this GPU (full SegNet, 288x384, batch 24, float32, seg/depth/normals, Adam):\n")
+print("| | ms per step | note |")
+print("|---|---|---|")
+if eq:
+    print(f"| gradnorm, equal weighting | {f(eq['real_time'])} | {eq['iterations']} steps, mean; params {int(eq.get('params', 0))} |")
+if pair:
+    print(f"| gradnorm, paired equal / GradNorm | {f(pair.get('equal_ms'))} / {f(pair.get('gradnorm_ms'))} | "
+          f"GradNorm over equal {pair.get('gradnorm_over_equal', float('nan')):.3f} (median of {pair['iterations']} pairs) |")
+if th:
+    print(f"| PyTorch {th.get('torch')} eager, equal | {f(tms)} | median of {th.get('repeats')} x {th.get('steps')} steps; "
+          f"cudnn.benchmark on, TF32 {'on' if th.get('tf32') else 'off'}; params {th.get('params')} |")
+if eq and tms:
+    print(f"\nours / PyTorch (equal): {eq['real_time'] / tms:.2f}x")
+print()
+PY
+}
+
 write_summary() {
   local i
   {
@@ -125,6 +162,7 @@ write_summary() {
       printf -- '- %s\n' "${bench_files[@]}"
       echo
       conv_table
+      segnet_table
       echo "Numbers worth keeping go to benchmarks/RESULTS.md with the machine above and the command."
     else
       echo "none run"

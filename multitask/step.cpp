@@ -1,8 +1,10 @@
 #include "multitask/step.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <ranges>
 
 #include "core/autograd.h"
 #include "core/dispatch.h"
@@ -327,7 +329,12 @@ void MultitaskStep::head_backward(const std::vector<Tensor>& preds, std::span<co
   const std::int64_t B = z_cut.size(0), S = z_cut.numel() / B;  // S: one sample's share of z
   const std::size_t elem = dtype_size(z_cut.dtype());
   std::vector<Tensor> seeds(T), roots = preds;
-  if (model_.all_mse()) {
+  // The fused kernel needs every target at its prediction's shape (keypoint heatmaps at a higher resolution
+  // are area-downsampled by their own loss instead).
+  const bool same_shapes = std::ranges::all_of(std::views::iota(0, T), [&](int i) {
+    return preds[static_cast<std::size_t>(i)].shape() == targets[static_cast<std::size_t>(i)].shape();
+  });
+  if (model_.all_mse() && same_shapes) {
     fused_mse(preds, targets);  // L_i and d(w_i L_i)/d pred_i for every task in one kernel call
     seeds = loss_grads_;
   } else {

@@ -70,14 +70,32 @@ TaskLoss TaskLoss::normals() {
       [](const Tensor& pred, const Tensor& normals) { return count_nonzero_vectors(match_resolution(normals, pred)); }};
 }
 
+namespace {
+
+// Heatmaps (N, K, H, W) -> (N, K, h, w) by the mean over each s x t block (H = s h, W = t w): unlike nearest
+// resizing, an area mean keeps a peak's mass in the block that holds it, so the argmax lands where it was.
+Tensor area_downsample(const Tensor& heatmaps, const Tensor& pred) {
+  const std::int64_t N = heatmaps.size(0), K = heatmaps.size(1), H = heatmaps.size(2), W = heatmaps.size(3);
+  const std::int64_t h = pred.size(2), w = pred.size(3);
+  GN_CHECK(heatmaps.size(0) == pred.size(0) && heatmaps.size(1) == pred.size(1) && h > 0 && w > 0 && H % h == 0 &&
+               W % w == 0,
+           "heatmap_mse: heatmaps {} cannot be area-downsampled to the prediction {}: the batch and keypoint counts "
+           "must agree and the heatmaps' height and width be whole multiples of the prediction's",
+           to_string(heatmaps.shape()), to_string(pred.shape()));
+  const Tensor blocks = heatmaps.reshape({N, K, h, H / h, w, W / w});
+  return mean(mean(blocks, 5), 3);
+}
+
+}  // namespace
+
 TaskLoss TaskLoss::keypoints() {
   return {"heatmap_mse",
           [](const Tensor& pred, const Tensor& heatmaps) {
-            GN_CHECK(pred.shape() == heatmaps.shape(),
-                     "heatmap_mse: heatmaps {} differ from the prediction {}; keypoint heatmaps are not resized, "
-                     "render them at the prediction's resolution",
+            GN_CHECK(pred.dim() == 4 && heatmaps.dim() == 4,
+                     "heatmap_mse: expects heatmaps (N, K, H, W) and a prediction (N, K, h, w), got {} and {}",
                      to_string(heatmaps.shape()), to_string(pred.shape()));
-            return mse_loss(pred, heatmaps);
+            if (pred.shape() == heatmaps.shape()) return mse_loss(pred, heatmaps);
+            return mse_loss(pred, area_downsample(heatmaps, pred));
           },
           true,
           {},

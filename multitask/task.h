@@ -51,9 +51,11 @@ struct TaskLoss {
   static TaskLoss segmentation(std::int64_t classes, std::int64_t ignore_index = -1);
   // "normals_cosine": normal_cosine_loss, (N, 3, H, W); all-zero target vectors do not count.
   static TaskLoss normals();
-  // "heatmap_mse": plain pixel-wise MSE over K keypoint heatmaps (N, K, H, W). No resizing: heatmaps must
-  // be rendered at the prediction's resolution (nearest-resizing a peaked heatmap would move or drop its
-  // peak), which is also what the step's fused MSE kernel needs (equal shapes), so fused_mse stays on.
+  // "heatmap_mse": plain pixel-wise MSE over K keypoint heatmaps (N, K, H, W). Heatmaps at a higher
+  // resolution than the prediction (H and W whole multiples of h and w, as for a stride-4 network) are
+  // area-downsampled (the mean of each block), not nearest-resized: nearest would move or drop a peak.
+  // fused_mse stays on: the step uses its fused MSE kernel when every task's loss is MSE and every target has
+  // its prediction's shape, and the per-task losses otherwise.
   static TaskLoss keypoints();
 };
 

@@ -5,11 +5,10 @@ Usage:
   python3 apps/nyuv2/reproduce_tables.py --out runs/nyu_tables --seeds 1,2,3 --steps 1000 --jobs 2
 
 Table 1 (VGG SegNet; depth, segmentation, normals): depth only, seg only, normals only, equal weights,
-GradNorm static, GradNorm alpha = 1.5. Table 2 (depth, keypoints, normals): the three single-task networks,
-equal weights, uncertainty weighting (Kendall et al.), GradNorm static, GradNorm alpha = 1.5, with the VGG
-SegNet (the paper's Table 2 has a ResNet and a VGG half). The thin ResNet FCN predicts at 1/4 of the input
-resolution, and keypoint heatmaps are not resized (multitask/task.h: nearest-resizing a peaked heatmap
-moves or drops its peak), so its half of Table 2 waits for area-downsampled heatmap targets. GradNorm static is retrained with the time-averaged weights E_t[w_i(t)] of the same seed's
+GradNorm static, GradNorm alpha = 1.5. Table 2 (thin ResNet FCN; depth, keypoints, normals): the three
+single-task networks, equal weights, uncertainty weighting (Kendall et al.), GradNorm static, GradNorm
+alpha = 1.5 (the paper's Table 2 also has a VGG half: --table2-model segnet). The ResNet FCN predicts at 1/4
+of the input resolution; its keypoint targets are the heatmaps' 4x4 block means (multitask/task.h). GradNorm static is retrained with the time-averaged weights E_t[w_i(t)] of the same seed's
 GradNorm run (summary.json's mean_weights), as the paper does.
 
 Every run is one `gradnorm-nyuv2 train` child (at most --jobs at once, --threads 1 each), in
@@ -38,7 +37,7 @@ TASK_ERROR = {  # summary.json metric key of each task's error (the paper's Tabl
 TABLES = {
     1: {"model": "segnet", "tasks": ["depth", "seg", "normal"],
         "rows": ["depth_only", "seg_only", "normal_only", "equal", "gradnorm_static", "gradnorm"]},
-    2: {"model": "segnet", "tasks": ["depth", "keypoint", "normal"],
+    2: {"model": "resnet-fcn", "tasks": ["depth", "keypoint", "normal"],
         "rows": ["depth_only", "keypoint_only", "normal_only", "equal", "uncertainty", "gradnorm_static",
                  "gradnorm"]},
 }
@@ -85,6 +84,7 @@ def main():
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--keypoints", type=int, default=4)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--table2-model", default="resnet-fcn", choices=["resnet-fcn", "segnet"])
     args = ap.parse_args()
     try:
         tables = [int(t) for t in args.tables.split(",")]
@@ -97,6 +97,7 @@ def main():
         sys.exit("reproduce_tables: --steps, --jobs and --batch must be >= 1")
     if not os.access(args.app, os.X_OK):
         sys.exit(f"reproduce_tables: {args.app} is not an executable (build it first: bash scripts/build.sh)")
+    TABLES[2]["model"] = args.table2_model
     os.makedirs(args.out, exist_ok=True)
 
     data = os.path.join(args.out, "data")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # apps/nyuv2/reproduce_tables.py end to end at a tiny size: both tables over two seeds (GradNorm static from
-# each seed's GradNorm run), a resume that runs nothing again, and refused settings.
+# each seed's GradNorm run; Table 2 on the stride-4 ResNet FCN, so keypoint heatmaps are area-downsampled),
+# a resume that runs nothing again, and refused settings.
 #   nyuv2_tables.sh <gradnorm-nyuv2 binary>
 set -uo pipefail
 BIN=$1
@@ -15,7 +16,7 @@ run >"$WORK/first.log" 2>&1 || { cat "$WORK/first.log"; fail "the first run exit
 T=$WORK/t/tables.md
 [[ -s $T ]] || fail "no tables.md"
 grep -q "^## Table 1 (segnet" "$T" || fail "no Table 1"
-grep -q "^## Table 2 (segnet" "$T" || fail "no Table 2"
+grep -q "^## Table 2 (resnet-fcn" "$T" || fail "no Table 2 (thin ResNet FCN: keypoint targets area-downsampled to its stride-4 output)"
 # Every row of both tables has numbers in its own task columns (single-task rows: one cell).
 for row in "Depth only" "Seg only" "Normal only" "Keypoint only" "Equal weights" "Uncertainty (Kendall et al.)" \
   "GradNorm static" "GradNorm alpha = 1.5"; do

@@ -127,17 +127,44 @@ TEST(DenseTaskLoss, NormalsAtHalfResolution) {
   EXPECT_EQ(pred.grad().shape(), pred.shape());
 }
 
-TEST(DenseTaskLoss, KeypointHeatmapsAreNotResized) {
+TEST(DenseTaskLoss, KeypointHeatmapsAreAreaDownsampled) {
   Generator gen(504);
-  const Tensor pred = Tensor::randn({2, 5, 3, 3}, gen, 0, 1, DType::Float64);
-  const Tensor heat = Tensor::uniform({2, 5, 3, 3}, gen, 0, 1, DType::Float64);
-  EXPECT_DOUBLE_EQ(TaskLoss::keypoints().fn(pred, heat).item(), mse_loss(pred, heat).item());
-  try {
-    TaskLoss::keypoints().fn(pred, Tensor::zeros({2, 5, 6, 6}, DType::Float64));
-    ADD_FAILURE() << "heatmaps at another resolution must be refused";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("heatmap_mse"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("(2, 5, 6, 6)"), std::string::npos) << e.what();
+  Tensor pred = Tensor::randn({2, 5, 3, 3}, gen, 0, 1, DType::Float64).set_requires_grad();
+  const Tensor same = Tensor::uniform({2, 5, 3, 3}, gen, 0, 1, DType::Float64);
+  EXPECT_DOUBLE_EQ(TaskLoss::keypoints().fn(pred, same).item(), mse_loss(pred, same).item());
+  // At twice the prediction's resolution: the target is the mean of each 2x2 block (by hand here).
+  const Tensor big = Tensor::uniform({2, 5, 6, 6}, gen, 0, 1, DType::Float64);
+  const std::vector<double> b = big.to_vector();
+  std::vector<double> down(2 * 5 * 3 * 3);
+  for (std::int64_t m = 0; m < 10; ++m)
+    for (std::int64_t y = 0; y < 3; ++y)
+      for (std::int64_t x = 0; x < 3; ++x) {
+        const auto at = [&](std::int64_t yy, std::int64_t xx) {
+          return b[static_cast<std::size_t>((m * 6 + yy) * 6 + xx)];
+        };
+        down[static_cast<std::size_t>((m * 3 + y) * 3 + x)] =
+            (at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4;
+      }
+  const Tensor expected = Tensor::from_vector(down, {2, 5, 3, 3}, DType::Float64);
+  const Tensor loss = TaskLoss::keypoints().fn(pred, big);
+  EXPECT_NEAR(loss.item(), mse_loss(pred.detach(), expected).item(), 1e-14);
+  backward(loss);
+  const std::vector<double> p = pred.detach().to_vector(), g = pred.grad().to_vector();
+  for (std::size_t i = 0; i < p.size(); ++i) EXPECT_NEAR(g[i], 2 * (p[i] - down[i]) / 90.0, 1e-14) << i;
+  // A peak stays in the block that holds it (nearest resizing would keep only one pixel of each block).
+  Tensor peak = Tensor::zeros({1, 1, 8, 8}, DType::Float64);
+  peak.data<double>()[5 * 8 + 3] = 1;  // row 5, column 3: block (1, 0) of a 4x4 grid over 2x2 predictions
+  const Tensor zero_pred = Tensor::zeros({1, 1, 2, 2}, DType::Float64);
+  EXPECT_DOUBLE_EQ(TaskLoss::keypoints().fn(zero_pred, peak).item(), (1.0 / 16) * (1.0 / 16) / 4);
+  // Not a whole multiple, or other counts: refused, naming both shapes.
+  for (const Shape& bad : {Shape{2, 5, 7, 7}, Shape{2, 4, 6, 6}, Shape{2, 5, 6}}) {
+    try {
+      TaskLoss::keypoints().fn(pred.detach(), Tensor::zeros(bad, DType::Float64));
+      ADD_FAILURE() << "heatmaps " << to_string(bad) << " must be refused";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("heatmap_mse"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(to_string(bad)), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The sweeps end to end at a tiny size, with the toy app as the child: grid (then a resume that has
 # nothing left to run), alpha and seeds, and the refusals that must come before any run starts.
-#   gridsearch_e2e.sh <gradnorm-gridsearch> <gradnorm-toy>
+# With a third argument, the NYUv2 app too (grid and alpha over `gradnorm-nyuv2 train` on tiny synthetic scenes).
+#   gridsearch_e2e.sh <gradnorm-gridsearch> <gradnorm-toy> [<gradnorm-nyuv2>]
 set -euo pipefail
 sweep="$1"
 toy="$2"
+nyuv2="${3:-}"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 app=("$toy" --tasks 3 --steps 20 --train-size 200 --test-size 100 --log-every 10 --threads 1)
@@ -59,5 +61,19 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
   here=$(cd "$(dirname "$0")/../.." && pwd)
   for s in grid alpha seeds; do /usr/bin/python3 "$here/apps/gridsearch/plot_sweeps.py" "$dir/$s"; done
   [ -f "$dir/grid/figure4.png" ] && [ -f "$dir/alpha/figure5.png" ] || fail "figures missing"
+fi
+# The NYUv2 app follows the same sweep protocol: a grid (three tasks) and an alpha sweep on tiny scenes.
+if [ -n "$nyuv2" ]; then
+  "$nyuv2" synth --out "$dir/nyu" --train 8 --val 4 --height 32 --width 40 --seed 3 >/dev/null
+  nyu=("$nyuv2" train --data "$dir/nyu" --width-mult 0.0625 --tasks seg,depth,normal --steps 3 --batch 2 \
+    --eval-every 3 --device cpu --threads 1 --lr 1e-3)
+  "$sweep" grid --out "$dir/nyugrid" --networks 3 --jobs 2 -- "${nyu[@]}" >"$dir/nyugrid.txt" ||
+    { cat "$dir/nyugrid.txt"; fail "the NYUv2 grid failed"; }
+  [ "$(wc -l <"$dir/nyugrid/gridsearch.csv")" -eq 4 ] || fail "NYUv2 gridsearch.csv should have a header and 3 rows"
+  grep -q "3 of 3 networks finished" "$dir/nyugrid.txt" || fail "NYUv2 grid: not every network finished"
+  grep -q '"pearson_distance_change"' "$dir/nyugrid/summary.json" || fail "NYUv2 grid: no correlation"
+  "$sweep" alpha --out "$dir/nyualpha" --alphas 0,1.5 --jobs 2 -- "${nyu[@]}" >"$dir/nyualpha.txt" ||
+    { cat "$dir/nyualpha.txt"; fail "the NYUv2 alpha sweep failed"; }
+  [ -f "$dir/nyualpha/alpha.csv" ] || fail "NYUv2 alpha sweep: no alpha.csv"
 fi
 echo "gridsearch e2e: OK"

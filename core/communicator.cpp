@@ -38,6 +38,10 @@ CommHandle::~CommHandle() {
   }
 }
 
+void CommHandle::progress() {
+  if (impl_) impl_->progress();
+}
+
 void CommHandle::wait() {
   if (!impl_) return;
   // Reset before rethrowing: a failed collective is not waited for a second time by the destructor.

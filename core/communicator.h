@@ -39,6 +39,9 @@ class CommHandle {
   struct Impl {
     virtual ~Impl() = default;
     virtual void wait() = 0;  // throws gn::Error on failure
+    // Advances the collective without blocking. MPI moves a posted non-blocking exchange only inside MPI
+    // calls, so an overlapped reduction calls this while the backward runs (MPI_Test); a no-op elsewhere.
+    virtual void progress() {}
   };
   CommHandle() = default;  // a completed handle
   explicit CommHandle(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -47,6 +50,7 @@ class CommHandle {
   ~CommHandle();
 
   void wait();
+  void progress();  // see Impl::progress; nothing for a completed handle
   bool pending() const { return impl_ != nullptr; }
 
  private:

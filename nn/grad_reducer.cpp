@@ -107,6 +107,8 @@ void GradReducer::mark_ready(std::size_t k) {
   --buckets_[bucket].unpacked;
   // Strictly in bucket order on every rank: a bucket completed early waits for its predecessors.
   while (next_start_ < buckets_.size() && buckets_[next_start_].unpacked == 0) start(next_start_++);
+  // Buckets in flight move on while the backward goes on (MPI progresses only inside MPI calls).
+  for (std::size_t b = 0; b < next_start_; ++b) handles_[b].progress();
 }
 
 GradReadyHook GradReducer::hook() {

@@ -34,7 +34,8 @@ class RecordingComm final : public Communicator {
  public:
   std::vector<std::int64_t> started;  // numel of each start_all_reduce_sum, in call order
   std::vector<std::int64_t> waited;
-  std::function<void()> on_start;  // a probe run at every start
+  std::vector<std::int64_t> progressed;  // numel of the bucket at each progress() call
+  std::function<void()> on_start;        // a probe run at every start
 
   std::string name() const override { return "recording"; }
   int rank() const override { return 0; }
@@ -47,20 +48,23 @@ class RecordingComm final : public Communicator {
   CommHandle start_all_reduce_sum(Tensor& t) override {
     started.push_back(t.numel());
     if (on_start) on_start();
-    return CommHandle(std::make_unique<Pending>(t, waited));
+    return CommHandle(std::make_unique<Pending>(t, waited, progressed));
   }
   void broadcast(Tensor&, int) override {}
   void barrier() override {}
 
  private:
   struct Pending final : CommHandle::Impl {
-    Pending(Tensor t, std::vector<std::int64_t>& log) : t_(std::move(t)), log_(log) {}
+    Pending(Tensor t, std::vector<std::int64_t>& log, std::vector<std::int64_t>& progress_log)
+        : t_(std::move(t)), log_(log), progress_log_(progress_log) {}
     void wait() override {
       triple(t_);
       log_.push_back(t_.numel());
     }
+    void progress() override { progress_log_.push_back(t_.numel()); }
     Tensor t_;
     std::vector<std::int64_t>& log_;
+    std::vector<std::int64_t>& progress_log_;
   };
 };
 
@@ -134,14 +138,19 @@ TEST(GradReducerOverlap, StartsBucketsInBucketOrderWhateverOrderTheyBecomeReady)
   EXPECT_EQ(reducer.num_started(), 0u) << "bucket 3 is complete but buckets 0-2 have not started";
   reducer.mark_ready(2);
   EXPECT_EQ(reducer.num_started(), 0u);
+  EXPECT_TRUE(comm.progressed.empty()) << "nothing in flight to progress yet";
   reducer.mark_ready(3);
   EXPECT_EQ(reducer.num_started(), 2u) << "bucket 0, then the waiting bucket 1";
+  // Every bucket in flight is given a chance to progress after each gradient (MPI moves only inside calls).
+  EXPECT_EQ(comm.progressed, (std::vector<std::int64_t>{4, 3}));
   reducer.mark_ready(1);
   EXPECT_EQ(reducer.num_started(), 4u);
+  EXPECT_EQ(comm.progressed, (std::vector<std::int64_t>{4, 3, 4, 3, 2, 1}));
   EXPECT_EQ(comm.started, (std::vector<std::int64_t>{4, 3, 2, 1}));
   EXPECT_TRUE(comm.waited.empty()) << "nothing waited before finish";
   reducer.finish();
   EXPECT_EQ(comm.waited, (std::vector<std::int64_t>{4, 3, 2, 1}));
+  EXPECT_EQ(comm.progressed.size(), 6u) << "no progress call after the waits";
   for (const Tensor& t : p) {
     const double n = static_cast<double>(t.numel());
     EXPECT_EQ(t.grad().to_vector(), std::vector<double>(t.numel(), 1.5 * n));  // 3 ranks x 0.5 x n

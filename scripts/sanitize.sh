@@ -12,6 +12,7 @@
 #     2^60 bytes and expects a gn::Error; by default ASan aborts on such a request ("requested allocation
 #     size exceeds maximum supported size") instead of returning null like the real allocator. With this
 #     option ASan returns null, our allocator throws, and the test checks what it checks without ASan.
+#   The mpirun tests (mpi.*) run without LeakSanitizer (OpenMPI's own leaks; see below).
 # Every test gets a 900 s ctest timeout. Sanitizer-sized tests (they detect ASan at compile time with
 # __SANITIZE_ADDRESS__ / __has_feature(address_sanitizer)): ToyT2.GradNormBeatsEqualWeightingAndRaisesLowSigmaWeight
 # (tests/apps/toy_test.cpp) runs 300 steps per method instead of 2000 and keeps only its structural checks;
@@ -32,7 +33,15 @@ cmake --build "$build" -j "$(nproc)"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 start=$(date +%s)
-ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 900
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 900 -E '^mpi\.'
+# The mpirun tests (when the build has MPI) with ASan and UBSan but without LeakSanitizer: OpenMPI's own
+# components (libmpi's op selection, plugins it dlopens and unloads at MPI_Finalize) leave ~120 KB in ~3,300
+# allocations per rank, which LSan reports from frames it cannot name, so no suppression file can target
+# them. Our code on those paths is leak-checked by the single-process tests above.
+if ctest --test-dir "$build" -N -R '^mpi\.' | grep -q 'Total Tests: [1-9]'; then
+  ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+    ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 900 -R '^mpi\.'
+fi
 echo "sanitize: ctest passed in $(($(date +%s) - start)) s"
 
 out=$(mktemp -d)

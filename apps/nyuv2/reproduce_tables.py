@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--keypoints", type=int, default=4)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--table2-model", default="resnet-fcn", choices=["resnet-fcn", "segnet"])
+    ap.add_argument("--report-only", action="store_true", help="run nothing: tabulate the runs finished so far")
     args = ap.parse_args()
     try:
         tables = [int(t) for t in args.tables.split(",")]
@@ -101,7 +102,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
 
     data = os.path.join(args.out, "data")
-    if not os.path.exists(os.path.join(data, "val")):
+    if not args.report_only and not os.path.exists(os.path.join(data, "val")):
         cmd = [args.app, "synth", "--out", data, "--train", str(args.train), "--val", str(args.val), "--height",
                str(args.height), "--width", str(args.width), "--seed", "1", "--keypoints", str(args.keypoints)]
         if run(cmd, os.path.join(args.out, "synth.log")) != 0:
@@ -124,7 +125,7 @@ def main():
         return run_dir, method, cmd
 
     def launch(jobs):
-        todo = [(d, m, c) for d, m, c in jobs if not finished(d, m)]
+        todo = [(d, m, c) for d, m, c in jobs if not finished(d, m) and not args.report_only]
         failed = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
             futures = {}

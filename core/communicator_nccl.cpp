@@ -9,9 +9,18 @@
 // means "this process's GPU". Rank 0 makes the ncclUniqueId and broadcasts it over MPI; every rank calls
 // ncclCommInitRank.
 //
-// Collectives are enqueued on the device's one stream (the stream rule in kernels/cuda/context.h), so
-// they are ordered with the kernels before and after them: no host sync, no events. A second stream for
-// overlap would have to make the caching allocator's blocks wait on events first.
+// Streams: every NCCL call of this communicator runs on its own communication stream, so a bucket's
+// all-reduce overlaps the backward kernels that follow it on the compute stream (the device's one stream,
+// kernels/cuda/context.h). Two events fence each collective, with no host sync:
+//   start: record `ready` on the compute stream (after the kernels that wrote the tensor, e.g. the bucket's
+//          pack), make the communication stream wait for it, enqueue the collective there, record `done`;
+//   wait:  make the compute stream wait for `done`, so every later kernel sees the sum.
+// The caching allocator's stream rule (a freed block goes to the next request at once, which is safe only
+// when all of its users are ordered on one stream) still holds: the only memory the communication stream
+// touches is the collective's tensor, which the handle keeps alive until wait() has ordered the compute
+// stream after `done`; a block freed after that is reused by compute-stream work queued behind the fence.
+// The blocking calls are start + wait (stream-ordered, still no host sync), so all of this communicator's
+// collectives run in one stream in program order, the same order on every rank, as NCCL requires.
 //
 // Determinism: NCCL's all-reduce algorithms (ring: reduce-scatter then all-gather; tree: reduce then
 // broadcast; NVLS/CollNet: reduce in the switch, then multicast) compute each output element once and copy
@@ -24,6 +33,7 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "kernels/cuda/check.h"
@@ -58,6 +68,37 @@ ncclDataType_t nccl_type(DType t) {
   GN_FAIL("nccl: dtype {} has no NCCL type", dtype_name(t));
 }
 
+// A collective in flight on the communication stream; wait() orders the compute stream after it.
+class NcclHandle final : public CommHandle::Impl {
+ public:
+  explicit NcclHandle(Tensor tensor) : tensor_(std::move(tensor)) {
+    GN_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+  }
+  NcclHandle(const NcclHandle&) = delete;
+  NcclHandle& operator=(const NcclHandle&) = delete;
+  ~NcclHandle() override {
+    if (done_ == nullptr) return;
+    // Not waited for (CommHandle waits before destroying; this is the exception path): fence anyway, so a
+    // later kernel cannot reuse the tensor's block while NCCL may still write it. Waiting for an event that
+    // was never recorded is a no-op. Errors cannot be thrown here.
+    cudaStreamWaitEvent(cuda::current_stream(), done_, 0);
+    cudaEventDestroy(done_);
+  }
+  void record_done(cudaStream_t comm_stream) { GN_CUDA_CHECK(cudaEventRecord(done_, comm_stream)); }
+  void wait() override {
+    if (done_ == nullptr) return;
+    GN_CUDA_CHECK(cudaStreamWaitEvent(cuda::current_stream(), done_, 0));
+    // Destroying a recorded event before it completes is safe: CUDA releases it once it has.
+    GN_CUDA_CHECK(cudaEventDestroy(done_));
+    done_ = nullptr;
+    tensor_ = Tensor();  // the block may now go back to the allocator: the compute stream is fenced
+  }
+
+ private:
+  Tensor tensor_;  // keeps the storage alive while the communication stream uses it
+  cudaEvent_t done_ = nullptr;
+};
+
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator() {
@@ -84,22 +125,27 @@ class NcclCommunicator final : public Communicator {
     if (rank_ == 0) GN_NCCL_CHECK(ncclGetUniqueId(&id));
     if (size_ > 1) detail::mpi_broadcast_bytes(&id, sizeof id, 0);
     GN_NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
+    GN_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
+    GN_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
   }
   ~NcclCommunicator() override {
+    // Handles have been waited for (they die before their communicator), but their collectives may still
+    // run: drain the communication stream before the communicator and the stream go.
+    if (comm_stream_ != nullptr) cudaStreamSynchronize(comm_stream_);
     if (comm_ != nullptr) ncclCommDestroy(comm_);
+    if (ready_ != nullptr) cudaEventDestroy(ready_);
+    if (comm_stream_ != nullptr) cudaStreamDestroy(comm_stream_);
   }
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
 
   std::string name() const override { return "nccl"; }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_rank() const override { return local_rank_; }
 
-  void all_reduce_sum(Tensor& t) override {
-    check_tensor(t, "all_reduce_sum");
-    if (t.numel() == 0) return;
-    GN_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()),
-                                ncclSum, comm_, cuda::current_stream()));
-  }
+  // Stream-ordered: later work on the compute stream sees the sum; the host does not wait.
+  void all_reduce_sum(Tensor& t) override { start_all_reduce_sum(t).wait(); }
   // Host numbers: through a device buffer (a sync point: for metrics and logging, not the training step).
   void all_reduce_sum(std::span<double> values) override {
     if (values.empty()) return;
@@ -108,10 +154,17 @@ class NcclCommunicator final : public Communicator {
     const std::vector<double> sum = d.to_vector();
     std::copy(sum.begin(), sum.end(), values.begin());
   }
-  // Stream-ordered: the sum is enqueued and later work on the stream sees it; the handle is complete.
+  // Enqueued on the communication stream behind the compute stream's work so far; compute kernels queued
+  // before wait() run alongside it (the overlap).
   CommHandle start_all_reduce_sum(Tensor& t) override {
-    all_reduce_sum(t);
-    return {};
+    check_tensor(t, "all_reduce_sum");
+    if (t.numel() == 0) return {};
+    auto handle = std::make_unique<NcclHandle>(t);
+    follow_compute_stream();
+    GN_NCCL_CHECK(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()),
+                                ncclSum, comm_, comm_stream_));
+    handle->record_done(comm_stream_);
+    return CommHandle(std::move(handle));
   }
   void broadcast(Tensor& t, int root) override {
     GN_CHECK(t.defined(), "broadcast: the tensor is undefined");
@@ -119,7 +172,11 @@ class NcclCommunicator final : public Communicator {
     GN_CHECK(t.device().is_cuda(), "broadcast: the nccl communicator takes CUDA tensors, not {}",
              to_string(t.device()));
     if (t.numel() == 0) return;
-    GN_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclInt8, root, comm_, cuda::current_stream()));
+    NcclHandle handle(t);
+    follow_compute_stream();
+    GN_NCCL_CHECK(ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclInt8, root, comm_, comm_stream_));
+    handle.record_done(comm_stream_);
+    handle.wait();
   }
   void barrier() override {
     Tensor one = Tensor::zeros({1}, DType::Float32, cuda_device(0));
@@ -128,6 +185,12 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  // The communication stream waits for everything queued on the compute stream so far.
+  void follow_compute_stream() {
+    GN_CUDA_CHECK(cudaEventRecord(ready_, cuda::current_stream()));
+    GN_CUDA_CHECK(cudaStreamWaitEvent(comm_stream_, ready_, 0));  // captures ready_ now: it can be re-recorded
+  }
+
   static void check_tensor(const Tensor& t, const char* who) {
     detail::check_summable(t, who);
     GN_CHECK(t.device().is_cuda(), "{}: the nccl communicator takes CUDA tensors, not {} (use mpi for CPU ranks)", who,
@@ -135,6 +198,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   ncclComm_t comm_ = nullptr;
+  cudaStream_t comm_stream_ = nullptr;  // every collective of this communicator runs here
+  cudaEvent_t ready_ = nullptr;         // compute stream -> communication stream, re-recorded per collective
   int rank_ = 0, size_ = 1, local_rank_ = 0;
 };
 

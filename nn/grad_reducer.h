@@ -25,9 +25,9 @@
 // makes the same collectives in the same order, and each element is summed in rank order by the communicator
 // whatever bucket it sits in: the result is bit for bit the one reduce() gives (tests/nn/grad_reducer_*).
 // The overlap is what the communicator gives: MPI posts the first exchange at start and finishes in wait
-// (OpenMPI progresses it only inside MPI calls, so on the CPU the overlap is partial); NCCL enqueues on the
-// device's one stream, so the all-reduce is ordered after the gradients it reads but also before the rest of
-// the backward's kernels (overlap on CUDA needs a second stream: docs/data-parallel.md, "Buckets").
+// (OpenMPI progresses it only inside MPI calls, so on the CPU the overlap is partial); NCCL runs it on its own
+// stream, fenced by events after the pack and before the unpack, so it runs alongside the rest of the
+// backward's kernels (core/communicator_nccl.cpp; docs/data-parallel.md, "Buckets").
 #include <cstddef>
 #include <cstdint>
 #include <span>

@@ -10,8 +10,10 @@
 // The stream rule. The caching allocator (core/allocator.h) hands a freed block to the next request at
 // once, with no event: that is safe only because every piece of work on a device is ordered on this one
 // stream, so the block's last reader has run before the next writer starts. The context enforces it by
-// construction: it makes exactly one stream per device and there is no way to set another. A second
-// stream (e.g. to overlap the data-parallel all-reduce) must make blocks it touches wait on events.
+// construction: it makes exactly one stream per device and there is no way to set another. The one other
+// stream in the code base, the NCCL communicator's (core/communicator_nccl.cpp), touches only the tensor of
+// a collective in flight, kept alive by its handle until the compute stream has been made to wait for the
+// collective's event; any other second stream must do the same.
 // Plain C++ header: no CUDA headers, so core/ can include it.
 #include <cstddef>
 #include <functional>

@@ -13,7 +13,8 @@ per EVAL (labelled with --labels, else the method named in EVAL/metrics.json, el
             and of the predictions' 2nd-98th percentiles; invalid ground truth (0) black; predictions are
             drawn everywhere (outliers clipped to the row's scale)
   normal    (n + 1) / 2 as RGB, invalid ground truth (all zero) black
-  keypoint  the maximum over the K heatmaps, in [0, 1], over the dimmed image
+  keypoint  the maximum over the K heatmaps, in [0, 1], over the dimmed image; heatmaps predicted at 1/s
+            of the image's size (the ResNet FCN's stride 4) are drawn as s x s blocks
 Tasks are those dumped in the first EVAL; every EVAL must hold the same tasks and ids. A missing file, a
 missing task folder or shapes that disagree stop the script with an error naming the file (exit status 1).
 Needs numpy and matplotlib.
@@ -99,9 +100,24 @@ def read_truth(data, task, i, hw):
     return a.astype(np.float64)
 
 
+def keypoint_stride(pred_shape, truth_shape):
+    """The integer stride s when pred is K x H/s x W/s against a K x H x W truth (the ResNet FCN predicts
+    keypoint heatmaps at 1/4 resolution), else None."""
+    if len(pred_shape) != 3 or len(truth_shape) != 3 or pred_shape[0] != truth_shape[0]:
+        return None
+    (_, ph, pw), (_, th, tw) = pred_shape, truth_shape
+    if ph < 1 or pw < 1 or th % ph or tw % pw or th // ph != tw // pw:
+        return None
+    return th // ph
+
+
 def read_prediction(run, task, i, truth, truth_path):
     path = os.path.join(run, "pred", task, f"{i}.npy")
     a = load(path)
+    if task == "keypoint" and tuple(a.shape) != tuple(truth.shape):
+        s = keypoint_stride(tuple(a.shape), tuple(truth.shape))
+        if s is not None:  # shown at the image's size, each predicted cell an s x s block
+            return np.repeat(np.repeat(a.astype(np.float64), s, axis=1), s, axis=2)
     if tuple(a.shape) != tuple(truth.shape):
         fail(f"{path}: shape {tuple(a.shape)} disagrees with the ground truth {truth_path}, {tuple(truth.shape)}")
     return a.astype(np.int64 if task == "seg" else np.float64)

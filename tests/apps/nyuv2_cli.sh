@@ -67,6 +67,18 @@ if "$PY" -c 'import numpy, matplotlib' 2>/dev/null; then
   plot_refused "missing file .*ev_missing/pred/depth/1\.npy" "$WORK/ev" "$WORK/ev_missing" --count 2
   cp -r "$WORK/ev" "$WORK/ev_shape" && "$PY" -c "import numpy; numpy.save('$WORK/ev_shape/pred/normal/0.npy', numpy.zeros((4, 5, 3), numpy.float32))"
   plot_refused "ev_shape/pred/normal/0\.npy: shape \(4, 5, 3\) disagrees" "$WORK/ev_shape" --count 1
+  # Keypoint heatmaps at 1/4 of the image (the ResNet FCN's) are drawn as 4x4 blocks; other sizes refused.
+  mkdir -p "$WORK/kd/val/image" "$WORK/kd/val/keypoint" "$WORK/kp/pred/keypoint" "$WORK/kp_bad/pred/keypoint"
+  "$PY" -c "
+import numpy as np
+np.save('$WORK/kd/val/image/0.npy', np.zeros((16, 24, 3), np.uint8))
+np.save('$WORK/kd/val/keypoint/0.npy', np.zeros((2, 16, 24), np.float32))
+np.save('$WORK/kp/pred/keypoint/0.npy', np.ones((2, 4, 6), np.float32))
+np.save('$WORK/kp_bad/pred/keypoint/0.npy', np.ones((2, 4, 8), np.float32))"
+  out=$("$PY" "$PLOT" --data "$WORK/kd" "$WORK/kp" --count 1 --out "$WORK/kp.png" 2>&1) ||
+    fail "plot_predictions.py refused stride-4 keypoint heatmaps: $out"
+  [[ -s $WORK/kp.png ]] || fail "plot_predictions.py wrote no keypoint figure"
+  plot_refused "kp_bad/pred/keypoint/0\.npy: shape \(2, 4, 8\) disagrees" "$WORK/kp_bad" --count 1 --data "$WORK/kd"
 else
   echo "nyuv2_cli: SKIPPED the plot_predictions.py check: $PY cannot import numpy and matplotlib"
 fi

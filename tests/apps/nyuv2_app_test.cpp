@@ -45,21 +45,28 @@ double value_of(const std::vector<NamedValue>& values, const std::string& key) {
   return NAN;
 }
 
+// The tiny GradNorm training every test here starts from: width 1/16, batch 2, evaluation and a checkpoint
+// every 2 steps. Tests set what they vary (tasks, steps, seed, out).
+TrainConfig tiny_train_config(const fs::path& data, const fs::path& out, std::int64_t steps) {
+  TrainConfig c;
+  c.data = data;
+  c.out = out;
+  c.width_mult = 0.0625;
+  c.method = "gradnorm";
+  c.steps = steps;
+  c.batch = 2;
+  c.lr = 1e-3;
+  c.eval_every = 2;
+  c.checkpoint_every = 2;
+  return c;
+}
+
 TEST(NyuApp, TrainEvalDumpEndToEnd) {
   TempDir tmp;
   const fs::path data = tmp.path / "data", run = tmp.path / "run", ev = tmp.path / "eval";
   write_synthetic_nyuv2(data, SynthSpec{.train = 6, .val = 3, .height = 32, .width = 40, .seed = 3});
 
-  TrainConfig c;
-  c.data = data;
-  c.out = run;
-  c.width_mult = 0.0625;
-  c.method = "gradnorm";
-  c.steps = 4;
-  c.batch = 2;
-  c.lr = 1e-3;
-  c.eval_every = 2;
-  c.checkpoint_every = 2;
+  TrainConfig c = tiny_train_config(data, run, 4);
   c.seed = 5;
   const TrainResult r = run_train(c);
   ASSERT_EQ(r.status, "finished");
@@ -166,17 +173,8 @@ TEST(NyuApp, KeypointPredictionsDumpedAndRescored) {
   constexpr std::int64_t K = 2;  // few channels, so most hold a visible corner
   write_synthetic_nyuv2(data, SynthSpec{.train = 4, .val = 5, .height = 32, .width = 40, .seed = 7, .keypoints = K});
 
-  TrainConfig c;
-  c.data = data;
-  c.out = run;
-  c.width_mult = 0.0625;
+  TrainConfig c = tiny_train_config(data, run, 2);
   c.tasks = {NyuTask::Depth, NyuTask::Keypoint};
-  c.method = "gradnorm";
-  c.steps = 2;
-  c.batch = 2;
-  c.lr = 1e-3;
-  c.eval_every = 2;
-  c.checkpoint_every = 2;
   c.seed = 2;
   const TrainResult r = run_train(c);
   ASSERT_EQ(r.status, "finished");
@@ -256,17 +254,8 @@ TEST(NyuApp, ResumedRunWritesTheSameMetrics) {
   TempDir tmp;
   const fs::path data = tmp.path / "data";
   write_synthetic_nyuv2(data, SynthSpec{.train = 4, .val = 2, .height = 32, .width = 32, .seed = 1});
-  TrainConfig c;
-  c.data = data;
-  c.width_mult = 0.0625;
+  TrainConfig c = tiny_train_config(data, tmp.path / "ref", 4);
   c.tasks = {NyuTask::Depth, NyuTask::Normal};
-  c.method = "gradnorm";
-  c.steps = 4;
-  c.batch = 2;
-  c.lr = 1e-3;
-  c.eval_every = 2;
-  c.checkpoint_every = 2;
-  c.out = tmp.path / "ref";
   const TrainResult ref = run_train(c);
   // A run of 2 steps, then resumed to 4 from its checkpoint.
   c.out = tmp.path / "run";

@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace gn::app {
 namespace {
@@ -83,6 +86,52 @@ CLI::Validator finite_positive() {
         return {};
       },
       "NUMBER > 0");
+}
+
+namespace {
+
+// "--name" -> delimiter, for every delimited option of app and its subcommands.
+void list_options(const CLI::App& app, std::vector<std::pair<std::string, char>>& out) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_delimiter() == '\0') continue;
+    for (const std::string& name : o->get_lnames()) out.emplace_back("--" + name, o->get_delimiter());
+  }
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) list_options(*sub, out);
+}
+
+bool has_empty_item(std::string_view value, char delimiter) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t next = value.find(delimiter, start);
+    const std::size_t end = next == std::string_view::npos ? value.size() : next;
+    if (end == start) return true;
+    if (next == std::string_view::npos) return false;
+    start = next + 1;
+  }
+}
+
+}  // namespace
+
+void refuse_empty_list_items(const CLI::App& app, int argc, const char* const* argv) {
+  std::vector<std::pair<std::string, char>> lists;
+  list_options(app, lists);
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return;
+    for (const auto& [name, delimiter] : lists) {
+      std::string_view value;
+      if (arg == name && i + 1 < argc)
+        value = argv[i + 1];
+      else if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=')
+        value = arg.substr(name.size() + 1);
+      else
+        continue;
+      if (has_empty_item(value, delimiter))
+        throw CLI::ValidationError(name, fmt::format("'{}' has an empty item (expected values separated by single "
+                                                     "'{}', none empty)",
+                                                     value, delimiter));
+    }
+  }
 }
 
 }  // namespace gn::app

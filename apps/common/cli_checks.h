@@ -17,4 +17,10 @@ CLI::Validator finite_in(double lo, double hi, bool lo_open = false);
 // A finite number > 0.
 CLI::Validator finite_positive();
 
+// CLI11 splits a delimited list option ("--sigmas 1,10,100") and silently drops empty items, so "1,,100"
+// would be read as "1,100". Call after parsing: throws CLI::ValidationError naming the option when any list
+// option of `app` or its subcommands (those with a delimiter) was given an empty item ("a,,b", "a,", ",b",
+// ""), in the "--name value" or "--name=value" form. Arguments after "--" are not the app's and are skipped.
+void refuse_empty_list_items(const CLI::App& app, int argc, const char* const* argv);
+
 }  // namespace gn::app

@@ -288,6 +288,7 @@ static int run(int argc, char** argv) {
 
   try {
     root.parse(argc, argv);
+    app::refuse_empty_list_items(root, argc, argv);
   } catch (const CLI::CallForHelp& err) {
     return root.exit(err);
   } catch (const CLI::CallForAllHelp& err) {

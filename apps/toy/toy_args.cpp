@@ -100,6 +100,7 @@ ToyArgs parse_toy_args(int argc, const char* const* argv, std::ostream& out, std
       ->check(app::finite_in(1e-6, 1024 * 1024));
   try {
     app.parse(argc, argv);
+    app::refuse_empty_list_items(app, argc, argv);
   } catch (const CLI::ParseError& e) {
     return {std::nullopt, app.exit(e, out, err)};
   }

@@ -36,6 +36,38 @@ TEST(CliChecks, SeedsAreNonNegative) {
   EXPECT_EQ(verdict(v, "x1"), "'x1' is not a non-negative integer");
 }
 
+// CLI11 drops empty items of a delimited list ("1,,100" would read as 1,100): refused, naming the option.
+TEST(CliChecks, EmptyListItemsRefused) {
+  const auto verdict_of = [](std::vector<const char*> args) -> std::string {
+    CLI::App app;
+    std::vector<double> sigmas;
+    std::vector<std::string> tasks;
+    std::string name;
+    app.add_option("--sigmas", sigmas)->delimiter(',');
+    app.add_option("--name", name);  // not a list: commas are its own business
+    CLI::App* sub = app.add_subcommand("train");
+    sub->add_option("--tasks", tasks)->delimiter(',');
+    app.allow_extras();
+    args.insert(args.begin(), "app");
+    try {
+      app.parse(static_cast<int>(args.size()), args.data());
+      refuse_empty_list_items(app, static_cast<int>(args.size()), args.data());
+    } catch (const CLI::ParseError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(verdict_of({"--sigmas", "1,10,100"}), "");
+  EXPECT_EQ(verdict_of({"--sigmas", "1", "100"}), "");
+  EXPECT_EQ(verdict_of({"--name", "a,,b"}), "");
+  EXPECT_EQ(verdict_of({"--sigmas", "1,,100"}),
+            "--sigmas: '1,,100' has an empty item (expected values separated by single ',', none empty)");
+  EXPECT_NE(verdict_of({"--sigmas=1,"}), "");
+  EXPECT_NE(verdict_of({"--sigmas", ",1"}), "");
+  EXPECT_NE(verdict_of({"train", "--tasks", "depth,,normal"}).find("--tasks: 'depth,,normal'"), std::string::npos);
+  EXPECT_EQ(verdict_of({"--", "--sigmas", "1,,2"}), "") << "after --: another program's arguments";
+}
+
 TEST(CliChecks, FiniteNumbers) {
   const auto positive = finite_positive();
   EXPECT_EQ(verdict(positive, "1e-3"), "");

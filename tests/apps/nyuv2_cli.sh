@@ -31,6 +31,7 @@ expect 2 "no such directory" train --data "$WORK/missing" --out "$WORK/r0" --ste
 expect 2 "unknown method" "${TR[@]}" --out "$WORK/r0" --steps 2 --method nope
 expect 2 "static-weights" "${TR[@]}" --out "$WORK/r0" --steps 2 --method static
 expect 2 "listed twice" "${TR[@]}" --out "$WORK/r0" --steps 2 --tasks seg,seg
+expect 2 "--tasks: .seg,,depth. has an empty item" "${TR[@]}" --out "$WORK/r0" --steps 2 --tasks seg,,depth
 expect 2 "batch" "${TR[@]}" --out "$WORK/r0" --steps 2 --batch 100
 [[ ! -e $WORK/r0 ]] || fail "a refused run created its --out"
 if [[ $(id -u) != 0 ]]; then  # root can write anywhere

@@ -54,6 +54,18 @@ def weight_trace(alpha_dir):
     return steps, [[float(r[c]) for r in rows] for c in cols]
 
 
+def weight_labels(alpha_dir, count):
+    """w_<task name> when the run's summary names its tasks (gradnorm-nyuv2: "tasks": ["depth", ...]), else w_i."""
+    try:
+        with open(os.path.join(alpha_dir, "gradnorm", "summary.json")) as f:
+            tasks = json.load(f).get("tasks")
+    except (OSError, ValueError):
+        tasks = None
+    if isinstance(tasks, list) and len(tasks) == count and all(isinstance(t, str) for t in tasks):
+        return [f"w_{t}" for t in tasks]
+    return [f"w_{i}" for i in range(count)]
+
+
 def plot_alpha(d):
     rows = read_csv(os.path.join(d, "alpha.csv"))
     alphas = [r["alpha"] for r in rows]
@@ -65,8 +77,9 @@ def plot_alpha(d):
     for k, a in enumerate(alphas):
         ax = fig.add_subplot(grid[k // cols, k % cols])
         steps, ws = weight_trace(os.path.join(d, f"alpha_{a}"))
-        for i, w in enumerate(ws):
-            ax.plot(steps, w, lw=1, label=f"w_{i}" if len(ws) <= 4 else None)
+        labels = weight_labels(os.path.join(d, f"alpha_{a}"), len(ws))
+        for label, w in zip(labels, ws):
+            ax.plot(steps, w, lw=1, label=label if len(ws) <= 4 else None)
         ax.set_title(f"alpha = {a}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("w_i(t)", fontsize=8)

@@ -69,7 +69,9 @@ std::optional<RunResult> read_result(const fs::path& dir, const std::string& met
 std::string join(const std::vector<double>& v) { return fmt::format("{:.17g}", fmt::join(v, ",")); }
 
 // Checks the settings against an existing OUT/sweep.json (resume) or writes it (a fresh sweep).
-void prepare_sweep(const SweepOptions& o, json settings) {
+// `growable`: integer settings a resume may raise (the grid's network count: network k's weights depend
+// only on the seed and k, so the first networks of a larger sweep are the ones already trained).
+void prepare_sweep(const SweepOptions& o, json settings, const std::vector<std::string>& growable = {}) {
   GN_CHECK(!o.command.empty(), "no app command given (put it after --, e.g. -- build/apps/toy/gradnorm-toy --tasks 3)");
   GN_CHECK(o.jobs >= 1, "--jobs must be >= 1, got {}", o.jobs);
   settings["command"] = o.command;
@@ -84,10 +86,20 @@ void prepare_sweep(const SweepOptions& o, json settings) {
     } catch (const std::exception& e) {
       GN_FAIL("cannot resume: {} is unreadable: {}", file.string(), e.what());
     }
-    for (const auto& [key, value] : settings.items())
+    bool grown = false;
+    for (const auto& [key, value] : settings.items()) {
+      const bool can_grow = std::find(growable.begin(), growable.end(), key) != growable.end();
+      if (can_grow && old.contains(key) && old[key].is_number_integer() && value.is_number_integer() &&
+          value.get<std::int64_t>() > old[key].get<std::int64_t>()) {
+        grown = true;
+        continue;
+      }
       GN_CHECK(old.contains(key) && old[key] == value,
-               "cannot resume: the sweep in {} has {} = {}, this command asks for {}", o.out.string(), key,
-               old.contains(key) ? old[key].dump() : "nothing", value.dump());
+               "cannot resume: the sweep in {} has {} = {}, this command asks for {}{}", o.out.string(), key,
+               old.contains(key) ? old[key].dump() : "nothing", value.dump(),
+               can_grow ? " (a resume can add to it, not take away)" : "");
+    }
+    if (grown) app::write_json(file, settings);  // the sweep is now the larger one
     return;
   }
   GN_CHECK(!o.resume, "cannot resume: {} holds no sweep (no sweep.json)", file.string());
@@ -121,7 +133,7 @@ int execute(const SweepOptions& o, const std::vector<ChildRun>& runs) {
 
 int run_grid(const GridOptions& o) {
   GN_CHECK(o.networks >= 2, "--networks must be >= 2 (a correlation needs two points), got {}", o.networks);
-  prepare_sweep(o.sweep, {{"kind", "grid"}, {"networks", o.networks}, {"seed", o.seed}});
+  prepare_sweep(o.sweep, {{"kind", "grid"}, {"networks", o.networks}, {"seed", o.seed}}, {"networks"});
   const fs::path ref_dir = o.sweep.out / "reference";
   if (!read_result(ref_dir, "gradnorm"))
     execute(o.sweep, {child(o.sweep, "gradnorm (reference)", ref_dir, {"--methods", "gradnorm"})});

@@ -37,7 +37,15 @@ expect_refusal() {  # <pattern> <command...>
   grep -q "$pattern" "$dir/out.txt" || { cat "$dir/out.txt"; fail "no '$pattern' in the message of: $*"; }
 }
 expect_refusal "already holds a sweep" "$sweep" grid --out "$dir/grid" --networks 4 -- "${app[@]}"
-expect_refusal "networks = 4" "$sweep" grid --out "$dir/grid" --networks 5 --resume -- "${app[@]}"
+# A resume may add networks (network k's weights depend only on the seed and k): only the new one runs, the
+# first four rows are unchanged; it may not take them away.
+"$sweep" grid --out "$dir/grid" --networks 5 --jobs 2 --resume -- "${app[@]}" >"$dir/grow.txt"
+grep -q "running 1 runs" "$dir/grow.txt" || { cat "$dir/grow.txt"; fail "growing to 5 networks should run exactly one"; }
+[ "$(wc -l <"$dir/grid/gridsearch.csv")" -eq 6 ] || fail "the grown gridsearch.csv should have 5 rows"
+cmp <(head -5 "$dir/grid/gridsearch.csv") "$dir/first.csv" || fail "growing the sweep changed its first networks"
+grep -q '"networks": 5' "$dir/grid/sweep.json" || fail "sweep.json does not record the grown count"
+expect_refusal "networks = 5.*add to it, not take away" "$sweep" grid --out "$dir/grid" --networks 4 --resume -- "${app[@]}"
+expect_refusal "seed = 1" "$sweep" grid --out "$dir/grid" --networks 5 --seed 2 --resume -- "${app[@]}"
 expect_refusal "holds no sweep" "$sweep" grid --out "$dir/nothing" --networks 4 --resume -- "${app[@]}"
 expect_refusal "command" "$sweep" grid --out "$dir/nocmd" --networks 4
 expect_refusal "not a finite number" "$sweep" alpha --out "$dir/badalpha" --alphas 0,x -- "${app[@]}"

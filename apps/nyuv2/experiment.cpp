@@ -172,7 +172,7 @@ TrainResult run_train(const TrainConfig& c) {
   lo.batch = c.batch;
   lo.seed = c.seed * 1000 + 2;
   lo.augment = c.augment;
-  lo.threads = c.threads;
+  lo.threads = 1;  // the prefetching thread reads alone: the cores are the step's (loader.cpp says why)
   lo.device = c.device;
   NyuLoader loader(train_set, lo);
   app::Evaluator evaluator(*model, load_all(val_set, c.device), c.eval_batch, c.comm);  // sharded over ranks

@@ -1,8 +1,17 @@
 #include "apps/common/batch_source.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace gn::app {
+
+std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t batch, int rank, int world) {
+  GN_CHECK(world >= 1 && rank >= 0 && rank < world, "shard_range: rank {} is not in a world of {}", rank, world);
+  const std::int64_t base = batch / world, extra = batch % world;
+  const std::int64_t begin = rank * base + std::min<std::int64_t>(rank, extra);
+  return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
 
 Dataset Dataset::to(Device device) const {
   Dataset out{x.to(device), {}};

@@ -4,6 +4,7 @@
 // (ShuffledSource, shuffled_source.h), or images streamed from disk by a prefetch thread (a later
 // implementation of the same interface).
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -32,12 +33,22 @@ struct Dataset {
   void check(const char* what) const;
 };
 
+// Rank r's rows of a global batch of B rows split over `world` ranks: [begin, end), contiguous, in rank
+// order, the first B % world ranks one row more. The trainer and the sources that read only their rank's
+// rows use this one split, so both give the same rows.
+std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t batch, int rank, int world);
+
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
   // The next training batch; epochs roll over by themselves. A batch may share memory with the source
   // and stays valid until the next call at least.
   virtual Batch next() = 0;
+  // The rows of every global batch that next() delivers: {0, 1} (the default) all of them, and a
+  // data-parallel trainer keeps its rank's slice; {rank, world}: only that rank's shard_range of each
+  // global batch, read by the source itself (so N ranks do not each read the whole batch).
+  virtual std::pair<int, int> shard() const { return {0, 1}; }
+  // The GLOBAL batch size, whatever shard() says.
   virtual std::int64_t batch_size() const = 0;
   // Samples per epoch.
   virtual std::int64_t epoch_size() const = 0;

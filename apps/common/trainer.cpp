@@ -34,13 +34,10 @@ Trainer::Trainer(multitask::MultitaskModel& model, multitask::LossWeighting& wei
   GN_CHECK(source_.batch_size() >= world_size(),
            "Trainer: a global batch of {} rows cannot be split over {} ranks (each needs at least one)",
            source_.batch_size(), world_size());
-}
-
-std::pair<std::int64_t, std::int64_t> Trainer::shard(std::int64_t batch) const {
-  const std::int64_t n = world_size(), r = rank();
-  const std::int64_t base = batch / n, extra = batch % n;
-  const std::int64_t begin = r * base + std::min(r, extra);
-  return {begin, begin + base + (r < extra ? 1 : 0)};
+  const auto [source_rank, source_world] = source_.shard();
+  GN_CHECK(source_world == 1 || (source_world == world_size() && source_rank == rank()),
+           "Trainer: the batch source delivers the rows of rank {} of {}, but this is rank {} of {}", source_rank,
+           source_world, rank(), world_size());
 }
 
 void Trainer::broadcast_model() {
@@ -191,8 +188,8 @@ TrainSummary Trainer::run() {
   for (std::int64_t t = start_step_; t < config_.steps; ++t) {
     if (hooks.before_step) hooks.before_step(t);
     Batch batch = source_.next();
-    if (world_size() > 1) {  // this rank's slice of the global batch (views, no copy)
-      const auto [begin, end] = shard(batch.x.size(0));
+    if (world_size() > 1 && source_.shard().second == 1) {  // this rank's slice of the global batch (views)
+      const auto [begin, end] = shard_range(batch.x.size(0), rank(), world_size());
       batch.x = batch.x.slice(begin, end);
       for (Tensor& y : batch.targets) y = y.slice(begin, end);
     }

@@ -122,7 +122,6 @@ class Trainer {
   int rank() const { return config_.comm != nullptr ? config_.comm->rank() : 0; }
   int world_size() const { return config_.comm != nullptr ? config_.comm->size() : 1; }
   // This rank's rows [begin, end) of a global batch of `batch` rows.
-  std::pair<std::int64_t, std::int64_t> shard(std::int64_t batch) const;
 
  private:
   void evaluate(std::int64_t done);

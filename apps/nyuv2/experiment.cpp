@@ -173,6 +173,8 @@ TrainResult run_train(const TrainConfig& c) {
   lo.seed = c.seed * 1000 + 2;
   lo.augment = c.augment;
   lo.threads = 1;  // the prefetching thread reads alone: the cores are the step's (loader.cpp says why)
+  lo.rank = c.comm != nullptr ? c.comm->rank() : 0;  // each rank reads its rows of every global batch
+  lo.world = world;
   lo.device = c.device;
   NyuLoader loader(train_set, lo);
   app::Evaluator evaluator(*model, load_all(val_set, c.device), c.eval_batch, c.comm);  // sharded over ranks

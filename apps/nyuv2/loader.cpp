@@ -58,6 +58,11 @@ NyuLoader::NyuLoader(std::shared_ptr<const NyuDataset> data, LoaderOptions optio
            options_.prefetch);
   GN_CHECK(options_.threads >= 1 && options_.threads <= 256, "NyuLoader: threads {} must be in [1, 256]",
            options_.threads);
+  GN_CHECK(options_.world >= 1 && options_.rank >= 0 && options_.rank < options_.world,
+           "NyuLoader: rank {} is not in a world of {}", options_.rank, options_.world);
+  GN_CHECK(options_.world == 1 || (options_.drop_last && options_.batch >= options_.world),
+           "NyuLoader: a batch of {} split over {} ranks needs batch >= ranks and drop_last (every rank gets rows)",
+           options_.batch, options_.world);
   start(1, 0);
 }
 
@@ -129,8 +134,9 @@ void NyuLoader::run(std::int64_t e, std::int64_t cursor) {
         cursor = 0;
         order = epoch_order(e);
       }
-      const std::int64_t first = cursor * B;
-      Item item{assemble(e, order, first, std::min(B, N - first)), e};
+      const std::int64_t first = cursor * B, count = std::min(B, N - first);
+      const auto [begin, end] = app::shard_range(count, options_.rank, options_.world);  // all rows alone
+      Item item{assemble(e, order, first + begin, end - begin), e};
       ++cursor;
       std::lock_guard lock(mutex_);
       queue_.push_back(std::move(item));

@@ -1,8 +1,9 @@
 #pragma once
 // NyuLoader: batches of an NyuDataset streamed from disk by a prefetching thread, as an app::BatchSource
-// (what the shared trainer pulls from). While the caller trains on batch k, the thread reads, augments and
-// stacks batch k+1 (and k+2: a bounded queue of `prefetch` batches), so only those batches are in memory,
-// never the whole set.
+// (what the shared trainer pulls from). Under data parallelism each rank's loader reads only its rank's
+// rows of every global batch (options.rank, options.world), the same rows the trainer would slice. While the caller
+// trains on batch k, the thread reads, augments and stacks batch k+1 (and k+2: a bounded queue of `prefetch` batches),
+// so only those batches are in memory, never the whole set.
 //
 // Order: epoch e (1, 2, ...) visits the samples in a permutation that depends only on (seed, e) (or in
 // order without shuffle); batch j of the epoch holds positions [j*B, (j+1)*B) of it. With drop_last the
@@ -35,6 +36,7 @@ struct LoaderOptions {
   bool drop_last = true;         // false: an epoch ends with the smaller remainder batch (evaluation)
   int prefetch = 2;              // batches queued ahead (>= 1)
   int threads = 1;               // OpenMP threads reading one batch's samples (the order never depends on it)
+  int rank = 0, world = 1;       // data parallel: read only rank's rows of each global batch (app::shard_range)
   Device device = cpu_device();  // where next() delivers the batches
 };
 
@@ -49,7 +51,8 @@ class NyuLoader : public app::BatchSource {
   // x: images (B, 3, H, W) float32; targets in the data set's task order: labels (B, H, W) int64, depth
   // (B, 1, H, W), normals (B, 3, H, W), heatmaps (B, K, H, W) float32; on options.device.
   app::Batch next() override;
-  std::int64_t batch_size() const override { return options_.batch; }
+  std::pair<int, int> shard() const override { return {options_.rank, options_.world}; }
+  std::int64_t batch_size() const override { return options_.batch; }  // the global batch
   std::int64_t epoch_size() const override { return data_->size(); }
   std::int64_t epoch() const override { return epoch_; }
   std::int64_t batches_per_epoch() const;

@@ -341,6 +341,54 @@ TEST_F(NyuData, LoaderBatchesEqualDirectLoads) {
   expect_batch_is(app::Batch{all.x, all.targets}, *d, in_order, 1, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
+// Data parallel: rank r's loader reads only its rows of each global batch (app::shard_range), and the ranks'
+// rows, in rank order, are the whole loader's batch (batch 5 over 3 ranks: 2, 2, 1 rows).
+TEST_F(NyuData, ShardedLoadersTogetherGiveTheWholeBatch) {
+  auto d = std::make_shared<NyuDataset>(*dir_, "train", kAllTasks);
+  LoaderOptions o;
+  o.batch = 5;
+  o.seed = 4;
+  o.augment = true;
+  NyuLoader whole(d, o);
+  std::vector<std::unique_ptr<NyuLoader>> ranks;
+  for (int r = 0; r < 3; ++r) {
+    LoaderOptions ro = o;
+    ro.rank = r;
+    ro.world = 3;
+    ranks.push_back(std::make_unique<NyuLoader>(d, ro));
+    EXPECT_EQ(ranks.back()->shard(), (std::pair<int, int>{r, 3}));
+    EXPECT_EQ(ranks.back()->batch_size(), 5) << "batch_size() stays the global batch";
+  }
+  EXPECT_EQ(whole.shard(), (std::pair<int, int>{0, 1}));
+  for (std::int64_t e = 1; e <= 2; ++e) {
+    const std::vector<std::int64_t> order = whole.epoch_order(e);
+    for (std::int64_t j = 0; j < whole.batches_per_epoch(); ++j) {
+      const app::Batch all = whole.next();
+      std::int64_t row = 0;
+      for (int r = 0; r < 3; ++r) {
+        const app::Batch part = ranks[static_cast<std::size_t>(r)]->next();
+        const auto [begin, end] = app::shard_range(5, r, 3);
+        ASSERT_EQ(part.x.shape()[0], end - begin);
+        EXPECT_EQ(begin, row);
+        expect_batch_is(part, *d, *ranks[static_cast<std::size_t>(r)], e,
+                        {order.begin() + j * 5 + begin, order.begin() + j * 5 + end});
+        EXPECT_TRUE(same_bytes(part.x, all.x.slice(begin, end).clone())) << "epoch " << e << " batch " << j;
+        row = end;
+      }
+      EXPECT_EQ(row, 5);
+    }
+  }
+  LoaderOptions bad = o;
+  bad.world = 6;  // more ranks than rows
+  bad.rank = 0;
+  try {
+    NyuLoader refused(d, bad);
+    ADD_FAILURE() << "a batch of 5 over 6 ranks was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("batch >= ranks"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(NyuData, LoaderResumesFromItsState) {
   auto d = std::make_shared<NyuDataset>(*dir_, "train", std::vector<NyuTask>{NyuTask::Depth});
   LoaderOptions o;

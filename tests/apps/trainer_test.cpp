@@ -11,6 +11,7 @@
 #include "nn/lr_schedule.h"
 #include "nn/optimizer_factory.h"
 #include "tests/apps/app_test_support.h"
+#include "tests/thread_communicator.h"
 
 namespace gn::app {
 namespace {
@@ -170,6 +171,61 @@ TEST(Trainer, WithAShuffledSourceMatchesStepsDrivenByHand) {
   const std::vector<double> w = run(false);
   EXPECT_EQ(w, run(true));
   EXPECT_NE(w, (std::vector<double>{1.0, 1.0}));
+}
+
+// A source that reads only its rank's rows (BatchSource::shard, as the NYUv2 loader does under data
+// parallelism) is not sliced again: 2 ranks fed their own halves train bitwise as 2 ranks fed the whole
+// batch (which the trainer slices). A source sharded for another rank is refused.
+class ShardedSource : public BatchSource {
+ public:
+  ShardedSource(Dataset d, int rank, int world) : data_(std::move(d)), rank_(rank), world_(world) {}
+  Batch next() override {
+    const auto [begin, end] = shard_range(data_.size(), rank_, world_);
+    return data_.slice(begin, end);
+  }
+  std::pair<int, int> shard() const override { return {rank_, world_}; }
+  std::int64_t batch_size() const override { return data_.size(); }
+  std::int64_t epoch_size() const override { return data_.size(); }
+  std::int64_t epoch() const override { return 0; }
+
+ private:
+  Dataset data_;
+  int rank_, world_;
+};
+
+TEST(Trainer, ASourceReadingItsShardIsNotSlicedAgain) {
+  std::vector<std::vector<std::vector<double>>> params(2);  // [sharded?][rank] -> flat parameters
+  for (int sharded = 0; sharded < 2; ++sharded) {
+    params[static_cast<std::size_t>(sharded)].resize(2);
+    testing_support::ThreadWorld world(2);
+    testing_support::run_ranks(world, [&](Communicator& comm) {
+      auto model = testing::tiny_model(4, 2, 2);
+      auto weighting = multitask::make_weighting("gradnorm", 2, {});
+      auto opt = nn::make_optimizer("sgd", model->parameters(), {.lr = 0.05});
+      const Dataset data = testing::random_dataset(8, 4, 2, 2, 1);
+      FixedSource whole(data);
+      ShardedSource mine(data, comm.rank(), 2);
+      BatchSource& source = sharded ? static_cast<BatchSource&>(mine) : whole;
+      Trainer trainer(*model, *weighting, *opt, source, {.steps = 3, .log_every = 3, .comm = &comm});
+      trainer.run();
+      std::vector<double>& out = params[static_cast<std::size_t>(sharded)][static_cast<std::size_t>(comm.rank())];
+      for (const Tensor& p : model->parameters())
+        for (double v : p.to_vector()) out.push_back(v);
+    });
+  }
+  ASSERT_FALSE(params[0][0].empty());
+  EXPECT_EQ(params[1][0], params[0][0]);
+  EXPECT_EQ(params[1][1], params[0][1]);
+
+  testing_support::ThreadWorld world(2);
+  EXPECT_THROW(testing_support::run_ranks(
+                   world,
+                   [&](Communicator& comm) {
+                     Rig s;
+                     ShardedSource other(testing::random_dataset(8, 4, 2, 2, 1), 1 - comm.rank(), 2);
+                     Trainer t(*s.model, s.weighting, *s.opt, other, {.steps = 1, .log_every = 1, .comm = &comm});
+                   }),
+               Error);
 }
 
 TEST(Trainer, RejectsBadConfig) {

@@ -28,8 +28,18 @@ mpi=(mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS)
 nyu_args=(train --data "$work/data" --model segnet --width-mult 0.125 --tasks seg,depth,normal --method gradnorm
   --steps 30 --batch 8 --eval-every 30 --lr 1e-3 --device cpu --quiet)
 
-# layout name, threads, launcher prefix (empty for one rank)
-run_layout() {
+# One line from a run's summary.json: the toy reports step_ms_median, NYUv2 images_per_s (batch 8).
+report() {  # report <summary.json> <app> <layout> <round>
+  python3 - "$@" << 'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+step = s["step_ms_median"] if "step_ms_median" in s else 8000 / s["images_per_s"]
+print(f"{sys.argv[2]:6} {sys.argv[3]} {sys.argv[4]} step_ms {step:.3f} comm_ms {s.get('comm_ms_median', 0):.3f} "
+      f"world {s.get('world_size')}")
+EOF
+}
+
+run_layout() {  # run_layout <app> <layout: 1x1, 1x2 or 2x1> <round>
   local app=$1 layout=$2 round=$3 out=$work/run
   rm -rf "$out"
   local -a launch=() threads=1
@@ -39,27 +49,13 @@ run_layout() {
     2x1) launch=("${mpi[@]}") ;;
   esac
   export OMP_NUM_THREADS=$threads
-  case $app in
-    toy2 | toy10)
-      "${launch[@]}" "$toy" --tasks "${app#toy}" --methods gradnorm --steps 2000 --batch 100 --device cpu \
-        --threads "$threads" --out "$out" --quiet > /dev/null
-      python3 - "$out/gradnorm/summary.json" "$app" "$layout" "$round" << 'EOF'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:6} {sys.argv[3]} {sys.argv[4]} step_ms {s['step_ms_median']:.3f} "
-      f"comm_ms {s.get('comm_ms_median', 0):.3f} world {s.get('world_size')}")
-EOF
-      ;;
-    nyu)
-      "${launch[@]}" "$nyu" "${nyu_args[@]}" --threads "$threads" --out "$out" > /dev/null
-      python3 - "$out/gradnorm/summary.json" "$layout" "$round" << 'EOF'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(f"nyu    {sys.argv[2]} {sys.argv[3]} step_ms {8000 / s['images_per_s']:.1f} "
-      f"comm_ms {s.get('comm_ms_median', 0):.3f} world {s.get('world_size')}")
-EOF
-      ;;
-  esac
+  if [[ $app == nyu ]]; then
+    "${launch[@]}" "$nyu" "${nyu_args[@]}" --threads "$threads" --out "$out" > /dev/null
+  else
+    "${launch[@]}" "$toy" --tasks "${app#toy}" --methods gradnorm --steps 2000 --batch 100 --device cpu \
+      --threads "$threads" --out "$out" --quiet > /dev/null
+  fi
+  report "$out/gradnorm/summary.json" "$app" "$layout" "$round"
 }
 
 echo "# $(date -u +%FT%TZ) $(uname -n) nproc $(nproc) OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "apps/common/npy.h"
+#include "apps/common/parallel_for.h"
 #include "apps/common/writers.h"
 #include "apps/nyuv2/matfile.h"
 #include "core/error.h"
@@ -306,27 +306,15 @@ void convert_samples(const ConvertSpec& spec, MatSource& mat, std::int64_t H, st
         s.depth = slab("depths", depths, {0, 0, n}, {H, W, 1});
         s.label = slab("labels", labels, {0, 0, n}, {H, W, 1});
       }
-      std::exception_ptr first_error;
-      std::int64_t first_index = std::numeric_limits<std::int64_t>::max();
       const auto count = static_cast<std::int64_t>(raw.size());
-#pragma omp parallel for schedule(dynamic)
-      for (std::int64_t i = 0; i < count; ++i) {
-        try {
-          const Converted c = convert_sample(raw[static_cast<std::size_t>(i)], H, W, rows, cols, lut, spec);
-          const std::string name = std::to_string(static_cast<std::int64_t>(b) + i) + ".npy";
-          app::write_npy(root / "image" / name, c.image);
-          app::write_npy(root / "label" / name, c.label);
-          app::write_npy(root / "depth" / name, c.depth);
-          app::write_npy(root / "normal" / name, c.normal);
-        } catch (...) {
-#pragma omp critical(gn_convert_error)
-          if (i < first_index) {
-            first_index = i;
-            first_error = std::current_exception();
-          }
-        }
-      }
-      if (first_error) std::rethrow_exception(first_error);
+      app::parallel_for_items(count, 0, [&](std::int64_t i) {
+        const Converted c = convert_sample(raw[static_cast<std::size_t>(i)], H, W, rows, cols, lut, spec);
+        const std::string name = std::to_string(static_cast<std::int64_t>(b) + i) + ".npy";
+        app::write_npy(root / "image" / name, c.image);
+        app::write_npy(root / "label" / name, c.label);
+        app::write_npy(root / "depth" / name, c.depth);
+        app::write_npy(root / "normal" / name, c.normal);
+      });
       done += count;
       if (spec.progress) spec.progress(done, total);
     }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "apps/common/parallel_for.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -94,28 +95,12 @@ AugmentParams NyuLoader::augment_params(std::int64_t e, std::int64_t k) const {
 app::Batch NyuLoader::assemble(std::int64_t e, const std::vector<std::int64_t>& order, std::int64_t first,
                                std::int64_t count) const {
   std::vector<NyuSample> samples(static_cast<std::size_t>(count));
-  const auto load = [&](std::int64_t r) {
+  // With threads = 1 (what training uses) no OpenMP team is made on this prefetching thread: a second team
+  // beside the training thread's stops libgomp's spinning (benchmarks/RESULTS.md).
+  app::parallel_for_items(count, options_.threads, [&](std::int64_t r) {
     const std::int64_t k = order[static_cast<std::size_t>(first + r)];
     samples[static_cast<std::size_t>(r)] = data_->load(k, augment_params(e, k));
-  };
-  if (options_.threads <= 1) {
-    // No OpenMP team here: a second team (this thread's, beside the training thread's) makes libgomp count
-    // more threads than cores and stop spinning at barriers, so every parallel region of the step ends
-    // in a sleep and a wake-up (benchmarks/RESULTS.md, "Data parallel on a quiet machine").
-    for (std::int64_t r = 0; r < count; ++r) load(r);
-  } else {
-    std::exception_ptr error;
-#pragma omp parallel for num_threads(options_.threads) schedule(dynamic)
-    for (std::int64_t r = 0; r < count; ++r) {
-      try {
-        load(r);
-      } catch (...) {
-#pragma omp critical(gn_nyu_loader_error)
-        if (!error) error = std::current_exception();
-      }
-    }
-    if (error) std::rethrow_exception(error);
-  }
+  });
   return stack(samples);
 }
 

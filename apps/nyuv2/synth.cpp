@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <numbers>
 #include <string>
 #include <vector>
 
 #include "apps/common/npy.h"
+#include "apps/common/parallel_for.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -387,28 +387,16 @@ void write_synthetic_nyuv2(const fs::path& dir, const SynthSpec& spec) {
       fs::create_directories(root / f, ec);
       if (ec) GN_FAIL("write_synthetic_nyuv2: cannot create {}: {}", (root / f).string(), ec.message());
     }
-    std::exception_ptr first_error;
-    std::int64_t first_index = std::numeric_limits<std::int64_t>::max();
-#pragma omp parallel for schedule(dynamic)
-    for (std::int64_t i = 0; i < n; ++i) {
-      try {
-        const SynthSample smp =
-            render_synthetic_scene(spec.height, spec.width, sample_seed(spec.seed, split, i), spec.keypoints);
-        const std::string name = std::to_string(i) + ".npy";
-        app::write_npy(root / "image" / name, smp.image);
-        app::write_npy(root / "label" / name, smp.label);
-        app::write_npy(root / "depth" / name, smp.depth);
-        app::write_npy(root / "normal" / name, smp.normal);
-        if (spec.keypoints > 0) app::write_npy(root / "keypoint" / name, smp.keypoint);
-      } catch (...) {
-#pragma omp critical(gn_synth_error)
-        if (i < first_index) {
-          first_index = i;
-          first_error = std::current_exception();
-        }
-      }
-    }
-    if (first_error) std::rethrow_exception(first_error);
+    app::parallel_for_items(n, 0, [&](std::int64_t i) {
+      const SynthSample smp =
+          render_synthetic_scene(spec.height, spec.width, sample_seed(spec.seed, split, i), spec.keypoints);
+      const std::string name = std::to_string(i) + ".npy";
+      app::write_npy(root / "image" / name, smp.image);
+      app::write_npy(root / "label" / name, smp.label);
+      app::write_npy(root / "depth" / name, smp.depth);
+      app::write_npy(root / "normal" / name, smp.normal);
+      if (spec.keypoints > 0) app::write_npy(root / "keypoint" / name, smp.keypoint);
+    });
   }
 }
 
